@@ -1,0 +1,131 @@
+"""Column selectors: names, dtype groups, regex and exclusions, resolved against a schema.
+
+A selector is written in YAML as one of::
+
+    columns: numeric                  # a dtype group
+    columns: [age, income]            # column names
+    columns: age                      # one column name
+    columns: {regex: "^score_", exclude: [score_raw]}
+    columns: {dtype: categorical, exclude: [country]}
+
+The recipe's target column is never selected by a dtype group or regex: only naming it selects it.
+Selection happens at fit time; the resolved list of names is saved in the step's state, so apply
+uses exactly the same columns.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Union
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from prepkit.errors import DataError, suggest
+
+DtypeGroup = Literal["numeric", "categorical", "text", "boolean", "datetime", "all"]
+DTYPE_GROUPS: tuple[str, ...] = ("numeric", "categorical", "text", "boolean", "datetime", "all")
+
+# A string column counts as free text (not a category) when its values average this many words.
+TEXT_MIN_MEAN_WORDS = 3.0
+
+
+class SelectorSpec(BaseModel):
+    """The mapping form of a selector: any of `names`, `dtype`, `regex`, plus `exclude`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    names: list[str] | None = None
+    dtype: DtypeGroup | list[DtypeGroup] | None = None
+    regex: str | None = None
+    exclude: list[str] = []
+
+
+Selector = Union[DtypeGroup, str, list[str], SelectorSpec]
+
+
+def is_text(series: pl.Series) -> bool:
+    """Free text rather than a category: string values with several words on average."""
+    if series.dtype != pl.String:
+        return False
+    words = series.drop_nulls().str.count_matches(r"\S+")
+    return len(words) > 0 and float(words.mean()) >= TEXT_MIN_MEAN_WORDS  # type: ignore[arg-type]
+
+
+def dtype_group(frame: pl.DataFrame, column: str) -> str:
+    """The dtype group a column belongs to: numeric, categorical, text, boolean, datetime or other."""
+    dtype = frame.schema[column]
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype.is_numeric():
+        return "numeric"
+    if dtype.is_temporal():
+        return "datetime"
+    if isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return "categorical"
+    if dtype == pl.String:
+        return "text" if is_text(frame[column]) else "categorical"
+    return "other"
+
+
+def _in_groups(frame: pl.DataFrame, column: str, groups: list[str]) -> bool:
+    return "all" in groups or dtype_group(frame, column) in groups
+
+
+def _check_names(frame: pl.DataFrame, names: list[str]) -> None:
+    for name in names:
+        if name not in frame.columns:
+            raise DataError(
+                f"column '{name}' does not exist{suggest(name, frame.columns)}",
+                hint=f"available columns: {', '.join(frame.columns)}",
+            )
+
+
+def select_columns(
+    frame: pl.DataFrame, selector: Selector | dict[str, Any] | None, target: str | None = None
+) -> list[str]:
+    """Resolve a selector to column names, in frame order.
+
+    Named columns must exist (a `DataError` lists the available ones). The target is left out
+    unless it is named explicitly.
+    """
+    if selector is None:
+        selector = "all"
+    if isinstance(selector, dict):
+        selector = SelectorSpec(**selector)
+    if isinstance(selector, str):
+        if selector in DTYPE_GROUPS:
+            selector = SelectorSpec(dtype=selector)  # type: ignore[arg-type]
+        else:
+            selector = SelectorSpec(names=[selector])
+    if isinstance(selector, list):
+        selector = SelectorSpec(names=selector)
+
+    _check_names(frame, selector.exclude)
+    excluded = set(selector.exclude)
+    if selector.names is not None:
+        _check_names(frame, selector.names)
+        named = set(selector.names)
+        chosen = [c for c in frame.columns if c in named]
+        # keep the user's order for explicit names
+        chosen = [c for c in selector.names if c in chosen]
+    else:
+        chosen = [c for c in frame.columns if c != target]
+    if selector.dtype is not None:
+        groups = [selector.dtype] if isinstance(selector.dtype, str) else list(selector.dtype)
+        chosen = [c for c in chosen if _in_groups(frame, c, groups)]
+    if selector.regex is not None:
+        pattern = re.compile(selector.regex)
+        chosen = [c for c in chosen if pattern.search(c)]
+    return [c for c in chosen if c not in excluded]
+
+
+def require_numeric(frame: pl.DataFrame, columns: list[str], step: str) -> None:
+    """Fail with a clear message when a step that needs numbers is given another dtype."""
+    bad = [c for c in columns if not frame.schema[c].is_numeric()]
+    if bad:
+        kinds = ", ".join(f"'{c}' ({frame.schema[c]})" for c in bad)
+        raise DataError(
+            f"{step} needs numeric columns, but got {kinds}",
+            hint="select numeric columns (columns: numeric), or encode/cast them first",
+        )

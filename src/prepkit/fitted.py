@@ -1,0 +1,209 @@
+"""FittedRecipe: the learned state of every step, saved as one versioned, plain JSON file."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import ValidationError
+
+from prepkit.dtypes import parse_dtype
+from prepkit.errors import DataError, RecipeError
+from prepkit.frames import to_polars
+from prepkit.io.atomic import write_text_atomic
+from prepkit.report import RunReport
+from prepkit.steps.base import Step, StepContext, all_steps
+
+FORMAT = "prepkit.fitted"
+VERSION = 1
+
+
+def schema_of(frame: pl.DataFrame) -> dict[str, str]:
+    return {name: str(dtype) for name, dtype in frame.schema.items()}
+
+
+def _kind(dtype: pl.DataType) -> str:
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype.is_numeric():
+        return "numeric"
+    if dtype.is_temporal():
+        return "datetime"
+    if dtype == pl.Null:
+        return "null"
+    return "string"
+
+
+class FittedRecipe:
+    """A recipe whose steps have learned their state. Apply it with `transform`; save it as JSON."""
+
+    def __init__(
+        self,
+        recipe: dict[str, Any],
+        steps: list[Step],
+        states: list[dict[str, Any]],
+        input_schema: dict[str, str],
+        output_schema: dict[str, str],
+        report: RunReport | None = None,
+        created: str | None = None,
+        prepkit_version: str | None = None,
+    ) -> None:
+        from prepkit import __version__
+
+        self.recipe = recipe
+        self.steps = steps
+        self.states = states
+        self.input_schema = input_schema
+        self.output_schema = output_schema
+        self.report = report or RunReport(recipe=recipe.get("name", "recipe"))
+        self.created = created or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.prepkit_version = prepkit_version or __version__
+
+    def __repr__(self) -> str:
+        return f"FittedRecipe({self.recipe.get('name')!r}, steps={[s.id for s in self.steps]})"
+
+    @property
+    def target(self) -> str | None:
+        return self.recipe.get("target")
+
+    def state(self, step_id: str) -> dict[str, Any]:
+        """The learned state of one step, by id (e.g. `impute_2`)."""
+        for step, state in zip(self.steps, self.states):
+            if step.id == step_id:
+                return state
+        raise KeyError(f"no step '{step_id}'; steps: {[s.id for s in self.steps]}")
+
+    # -- applying -------------------------------------------------------------------------------
+    def check_schema(self, frame: pl.DataFrame, source: str = "input") -> pl.DataFrame:
+        """Check new data against the training schema; cast compatible columns to the train dtype."""
+        missing = [c for c in self.input_schema if c not in frame.columns and c != self.target]
+        if missing:
+            raise DataError(
+                f"{source} is missing column(s) the recipe was fitted with: {', '.join(missing)}",
+                hint=f"columns present: {', '.join(frame.columns)}",
+            )
+        casts = []
+        for name, train_text in self.input_schema.items():
+            if name not in frame.columns:
+                continue
+            try:
+                train_dtype = parse_dtype(train_text)
+            except RecipeError:
+                continue  # nested or exotic dtypes: let the steps judge
+            new_dtype = frame.schema[name]
+            if _kind(new_dtype) == _kind(train_dtype) or new_dtype == train_dtype:
+                continue
+            try:
+                frame[name].cast(train_dtype, strict=True)
+            except Exception:
+                raise DataError(
+                    f"{source}: column '{name}' has type {new_dtype}, "
+                    f"but the recipe was fitted on {train_text}",
+                    hint="fix the column's values or cast it before applying",
+                ) from None
+            casts.append(pl.col(name).cast(train_dtype))
+        return frame.with_columns(casts) if casts else frame
+
+    def transform_frame(
+        self, frame: pl.DataFrame, part: str = "new", workdir: Path | None = None
+    ) -> tuple[pl.DataFrame, RunReport]:
+        """Apply to a polars frame; return it and the report of this application.
+
+        `workdir` is a staging folder for steps that write files (image steps).
+        """
+        from prepkit.pipeline import apply_steps
+
+        frame = self.check_schema(frame)
+        ctx = StepContext(
+            target=self.target, seed=int(self.recipe.get("seed", 0)), workdir=workdir,
+            workers=self.recipe.get("workers"),
+        )
+        out, reports = apply_steps(self.steps, self.states, frame, ctx, part=part)
+        return out, RunReport(recipe=self.recipe.get("name", "recipe"), steps=reports)
+
+    def transform(self, data: Any) -> Any:
+        """Apply the learned state to new data (pandas or polars; same type out).
+
+        Train-only steps (resampling, dropping label issues, augmentation) are skipped.
+        """
+        frame, back = to_polars(data)
+        out, _ = self.transform_frame(frame)
+        return back(out)
+
+    # -- saving ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "prepkit_version": self.prepkit_version,
+            "created": self.created,
+            "recipe": self.recipe,
+            "input_schema": self.input_schema,
+            "steps": [
+                {
+                    "step": step.name,
+                    "id": step.id,
+                    "phase": step.phase,
+                    "runs_at_apply": step.runs_at_apply,
+                    "params": step.params.model_dump(mode="json", exclude={"id"}),
+                    "state": state,
+                }
+                for step, state in zip(self.steps, self.states)
+            ],
+            "output_schema": self.output_schema,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the artifact atomically as indented JSON. Returns the path."""
+        path = Path(path)
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<fitted>") -> FittedRecipe:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise DataError(f"{source} is not a prepkit fitted recipe (no \"format\": \"{FORMAT}\")")
+        if data.get("version") != VERSION:
+            raise DataError(
+                f"{source} has artifact version {data.get('version')}, this prepkit reads version {VERSION}",
+                hint="refit with `prepkit run` using this prepkit version",
+            )
+        registry = all_steps()
+        steps, states = [], []
+        for i, entry in enumerate(data.get("steps", []), 1):
+            name = entry.get("step")
+            if name not in registry:
+                raise DataError(f"{source}: step {i} '{name}' is not known to this prepkit version")
+            cls_ = registry[name]
+            try:
+                params = cls_.Params.model_validate({**entry.get("params", {}), "id": entry.get("id")})
+            except ValidationError as exc:
+                raise RecipeError(f"{source}: step {i} '{name}' has invalid params: {exc}") from None
+            steps.append(cls_(params, entry.get("id") or f"{name}_{i}"))
+            states.append(entry.get("state", {}))
+        return cls(
+            recipe=data.get("recipe", {}),
+            steps=steps,
+            states=states,
+            input_schema=data.get("input_schema", {}),
+            output_schema=data.get("output_schema", {}),
+            created=data.get("created"),
+            prepkit_version=data.get("prepkit_version"),
+        )
+
+
+def load_fitted(path: str | Path) -> FittedRecipe:
+    """Load a fitted recipe saved by `prepkit run` or `FittedRecipe.save`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"fitted recipe not found: {path}", hint="create one with `prepkit run RECIPE`")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read fitted recipe {path}: {exc}") from None
+    return FittedRecipe.from_dict(data, str(path))

@@ -1,0 +1,366 @@
+"""The recipe: YAML (or a dict) validated into steps, with errors that point at the YAML line."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from prepkit.errors import DataError, RecipeError, suggest
+from prepkit.steps.base import Step, all_steps
+from prepkit.yamlsource import line_of, load_yaml
+
+if TYPE_CHECKING:
+    from prepkit.fitted import FittedRecipe
+    from prepkit.runner import RunResult
+
+
+class DataSpec(BaseModel):
+    """Where data is read from or written to: a path (or `-`), a format and reader/writer options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    format: str | None = None
+    options: dict[str, Any] = {}
+
+
+class SplitSpec(BaseModel):
+    """`split:` - hold out validation/test rows, or add a `fold` column for K-fold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    valid: float = Field(0.0, ge=0, lt=1, description="fraction of rows for validation")
+    test: float = Field(0.0, ge=0, lt=1, description="fraction of rows for test")
+    stratify: bool = Field(False, description="keep the target's class proportions in each part")
+    group: str | None = Field(None, description="column whose values never span two parts")
+    shuffle: bool = True
+    seed: int | None = Field(None, description="defaults to the recipe seed")
+    kfold: int | None = Field(None, ge=2, description="add a `fold` column (0..K-1) instead")
+    fold_column: str = "fold"
+
+
+class CheckSpec(BaseModel):
+    """One quality gate: `{metric: rows_out, min: 1000}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    column: str | None = Field(None, description="limit a per-column metric to one column")
+
+
+class RecipeSpec(BaseModel):
+    """The top level of a recipe file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "recipe"
+    description: str | None = None
+    input: DataSpec | None = None
+    output: DataSpec | None = None
+    target: str | None = None
+    seed: int = 0
+    split: SplitSpec | None = None
+    steps: list[dict[str, Any]] = []
+    checks: list[CheckSpec] = []
+    report: str | None = Field(None, description="write the JSON report to this path")
+    fitted: str | None = Field(None, description="where to write the fitted artifact")
+    workers: int | None = Field(None, ge=1, description="processes for parallel steps")
+
+    @field_validator("input", "output", mode="before")
+    @classmethod
+    def _path_shorthand(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps_are_mappings(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return value
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def _describe_error(err: dict[str, Any], model: type[BaseModel] | None) -> str:
+    kind = err["type"]
+    field = str(err["loc"][-1]) if err["loc"] else ""
+    if kind == "extra_forbidden":
+        names = _field_names(model) if model is not None else []
+        return f"unknown option '{field}'{suggest(field, names)}" + (
+            f"; valid options: {', '.join(names)}" if names else ""
+        )
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
+        return f"'{err['input']}' is not valid for '{field}'{suggest(err['input'], choices)}; " + (
+            f"choose one of {expected}"
+        )
+    if kind == "missing":
+        return f"'{field}' is required"
+    return f"'{field}': {err['msg']}" if field else err["msg"]
+
+
+def _real_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The part of a pydantic error location that exists in the raw data (drops union tags)."""
+    path: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            path.append(part)
+        else:
+            if isinstance(node, dict) and isinstance(part, str):
+                path.append(part)  # a missing or unknown key: name it
+            break
+    return tuple(path)
+
+
+class _Problems:
+    """Collects validation problems with their YAML lines, raised together as one RecipeError."""
+
+    def __init__(self, source: str, lines: dict[tuple[Any, ...], int]) -> None:
+        self.source = source
+        self.lines = lines
+        self.items: list[str] = []
+
+    def add(self, path: tuple[Any, ...], message: str, where: str = "") -> None:
+        line = line_of(self.lines, path)
+        prefix = f"{self.source}:{line}" if line else self.source
+        self.items.append(f"{prefix}: {where}{message}")
+
+    def add_validation(
+        self,
+        exc: ValidationError,
+        data: Any,
+        base: tuple[Any, ...],
+        model: type[BaseModel],
+        where: str = "",
+    ) -> None:
+        seen: set[tuple[Any, ...]] = set()
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            path = _real_path(data, loc)
+            if path in seen:
+                continue
+            seen.add(path)
+            sub = model
+            # find the nested model for extra-key suggestions
+            for part in path[:-1]:
+                field = sub.model_fields.get(part) if isinstance(part, str) else None
+                ann = getattr(field, "annotation", None) if field else None
+                candidates = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)]
+                nested = [a for a in candidates if issubclass(a, BaseModel)]
+                sub = nested[0] if nested else None
+                if sub is None:
+                    break
+            err = dict(err)
+            err["loc"] = path or loc
+            self.add((*base, *path), _describe_error(err, sub), where)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            first, *rest = self.items
+            message = first if not rest else "invalid recipe:\n  " + "\n  ".join(self.items)
+            raise RecipeError(message)
+
+
+def _build_steps(raw_steps: list[Any], problems: _Problems) -> list[Step]:
+    registry = all_steps()
+    steps: list[Step] = []
+    used_ids: set[str] = set()
+    for i, raw in enumerate(raw_steps):
+        path = ("steps", i)
+        if not isinstance(raw, dict) or "step" not in raw:
+            problems.add(path, f"step {i + 1}: each step is a mapping with a `step:` name")
+            continue
+        name = str(raw["step"])
+        where = f"step {i + 1} '{name}': "
+        if name not in registry:
+            problems.add(
+                (*path, "step"),
+                f"unknown step '{name}'{suggest(name, registry)}; run `prepkit steps` to list them",
+                f"step {i + 1}: ",
+            )
+            continue
+        cls = registry[name]
+        params_raw = {k: v for k, v in raw.items() if k != "step"}
+        try:
+            params = cls.Params.model_validate(params_raw)
+        except ValidationError as exc:
+            problems.add_validation(exc, params_raw, path, cls.Params, where)
+            continue
+        step_id = params.id or f"{name}_{i + 1}"
+        if step_id in used_ids:
+            problems.add((*path, "id"), f"duplicate step id '{step_id}'", where)
+        used_ids.add(step_id)
+        steps.append(cls(params, step_id))
+    return steps
+
+
+def _set_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply `key.sub.2.option=value` (step numbers are 1-based, or a step id)."""
+    if "=" not in assignment:
+        raise RecipeError(f"--set expects key=value, got '{assignment}'")
+    key, _, text = assignment.partition("=")
+    value = yaml.safe_load(text) if text else ""
+    parts = key.strip().split(".")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            index = None
+            if part.isdigit() and 1 <= int(part) <= len(node):
+                index = int(part) - 1
+            else:
+                ids = [
+                    s.get("id") or f"{s.get('step')}_{n + 1}" if isinstance(s, dict) else None
+                    for n, s in enumerate(node)
+                ]
+                if part in ids:
+                    index = ids.index(part)
+            if index is None:
+                raise RecipeError(
+                    f"--set {key}: no item '{part}' (steps are numbered from 1, or use a step id)"
+                )
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if node.get(part) is None:
+                    node[part] = {}
+                elif isinstance(node[part], str) and part in ("input", "output"):
+                    node[part] = {"path": node[part]}
+                node = node[part]
+        else:
+            raise RecipeError(f"--set {key}: '{'.'.join(parts[:depth])}' is not a mapping or list")
+
+
+class Recipe:
+    """A validated recipe: its settings (`spec`), its steps, and the folder paths are relative to.
+
+    Build one with `prepkit.load_recipe(...)`.
+    """
+
+    def __init__(self, spec: RecipeSpec, steps: list[Step], base_dir: Path, source: str) -> None:
+        self.spec = spec
+        self.steps = steps
+        self.base_dir = base_dir
+        self.source = source
+
+    def __repr__(self) -> str:
+        names = ", ".join(s.id for s in self.steps)
+        return f"Recipe({self.spec.name!r}, steps=[{names}])"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def target(self) -> str | None:
+        return self.spec.target
+
+    def resolve(self, path: str) -> Path | Literal["-"]:
+        """A path from the recipe, relative to the recipe file's folder."""
+        if path == "-":
+            return "-"
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalized recipe, as stored in the fitted artifact."""
+        data = self.spec.model_dump(mode="json", exclude_none=True, exclude={"steps"})
+        data["steps"] = [
+            {"step": s.name, **s.params.model_dump(mode="json", exclude_none=True)} | {"id": s.id}
+            for s in self.steps
+        ]
+        return data
+
+    # -- library API ----------------------------------------------------------------------------
+    def fit(self, data: Any) -> FittedRecipe:
+        """Learn every step's state from `data` (the training frame) and return the fitted recipe."""
+        from prepkit.pipeline import fit
+
+        return fit(self, data)[0]
+
+    def fit_transform(self, data: Any) -> Any:
+        """Fit on `data` and return it transformed, train-only steps included (same frame type)."""
+        from prepkit.pipeline import fit
+
+        return fit(self, data)[1]
+
+    def run(
+        self,
+        data: Any = None,
+        *,
+        output: str | Path | None = None,
+        write: bool = True,
+    ) -> RunResult:
+        """Do what `prepkit run` does: read, split, fit, apply, check and (optionally) write."""
+        from prepkit.runner import run_recipe
+
+        return run_recipe(self, data, output=output, write=write)
+
+
+def load_recipe(
+    source: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
+) -> Recipe:
+    """Load and validate a recipe from a YAML file path, a YAML string or a dict.
+
+    `overrides` are `key=value` strings as given to `--set` (`steps.2.strategy=mean`).
+    Raises `RecipeError` (exit code 2) listing every problem with its YAML line.
+    """
+    lines: dict[tuple[Any, ...], int] = {}
+    if isinstance(source, dict):
+        data, name, base_dir = copy.deepcopy(source), "<recipe>", Path.cwd()
+    else:
+        text_source = isinstance(source, str) and ("\n" in source or ":" in source)
+        if not text_source:
+            path = Path(source)
+            if not path.is_file():
+                raise DataError(
+                    f"recipe file not found: {path}", hint="check the path to the recipe YAML"
+                )
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise DataError(f"cannot read recipe {path}: {exc}") from None
+            name, base_dir = str(path), path.resolve().parent
+        else:
+            text, name, base_dir = str(source), "<recipe>", Path.cwd()
+        data, lines = load_yaml(text, name)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{name}: a recipe is a YAML mapping with `steps:`, not a {type(data).__name__}")
+    for assignment in overrides:
+        _set_override(data, assignment)
+
+    problems = _Problems(name, lines)
+    raw_steps = data.get("steps") or []
+    if not isinstance(raw_steps, list):
+        problems.add(("steps",), "`steps` must be a list of `- step: NAME` items")
+        raw_steps = []
+    try:
+        spec = RecipeSpec.model_validate({**data, "steps": raw_steps})
+    except ValidationError as exc:
+        problems.add_validation(exc, data, (), RecipeSpec)
+        spec = None
+    steps = _build_steps(raw_steps, problems)
+    problems.raise_if_any()
+    assert spec is not None
+    return Recipe(spec, steps, base_dir, name)

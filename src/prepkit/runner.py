@@ -1,0 +1,169 @@
+"""`prepkit run` as a library call: read, split, fit on train, apply to the rest, check, write."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from prepkit import checks as quality
+from prepkit.errors import CheckFailed, RecipeError
+from prepkit.fitted import FittedRecipe
+from prepkit.frames import to_polars
+from prepkit.io import read_table, write_table
+from prepkit.io.atomic import write_text_atomic
+from prepkit.pipeline import context_for, fit_frame
+from prepkit.recipe import Recipe
+from prepkit.report import RunReport
+from prepkit.split import add_folds, split_frame
+
+
+@dataclass
+class RunResult:
+    """What a run produced: frames per part (train/valid/test), the fitted recipe and the report."""
+
+    outputs: dict[str, Any]
+    fitted: FittedRecipe
+    report: RunReport
+    paths: dict[str, str] = field(default_factory=dict)
+
+
+def part_path(output: str | Path, part: str, split: bool) -> str | Path:
+    """`out/churn.parquet` -> `out/churn_train.parquet` when the recipe splits."""
+    if not split or str(output) == "-":
+        return output
+    p = Path(output)
+    suffix = "".join(p.suffixes)
+    stem = p.name[: len(p.name) - len(suffix)] if suffix else p.name
+    return p.with_name(f"{stem}_{part}{suffix}")
+
+
+def default_fitted_path(output: str | Path) -> Path | None:
+    if str(output) == "-":
+        return None
+    p = Path(output)
+    suffix = "".join(p.suffixes)
+    stem = p.name[: len(p.name) - len(suffix)] if suffix else p.name
+    return p.with_name(f"{stem}.prepkit.json")
+
+
+def run_recipe(
+    recipe: Recipe,
+    data: Any = None,
+    *,
+    input: str | Path | None = None,
+    output: str | Path | None = None,
+    fmt: str | None = None,
+    output_format: str | None = None,
+    fitted_path: str | Path | None = None,
+    report_path: str | Path | None = None,
+    write: bool = True,
+) -> RunResult:
+    """Run a recipe end to end.
+
+    `data` (a pandas/polars frame) replaces the recipe's `input`; `input`/`output` paths given
+    here are taken as they are (relative to the current folder), recipe paths are relative to the
+    recipe file. With `write=False` nothing is written and the frames are only returned.
+    """
+    start = time.perf_counter()
+    spec = recipe.spec
+    back = None
+    if data is not None:
+        frame, back = to_polars(data)
+    elif input is not None:
+        frame = read_table(input, fmt)
+    elif spec.input is not None:
+        frame = read_table(recipe.resolve(spec.input.path), spec.input.format, spec.input.options)
+    else:
+        raise RecipeError("no input: give `input:` in the recipe or -i PATH")
+
+    if output is not None:
+        out_fmt = output_format or (fmt if str(output) == "-" else None)
+        out_path, out_options = output, {}
+    elif spec.output is not None:
+        out_path = recipe.resolve(spec.output.path)
+        out_fmt, out_options = output_format or spec.output.format, spec.output.options
+    else:
+        out_path, out_fmt, out_options = None, output_format, {}
+    if write and out_path is None:
+        raise RecipeError("no output: give `output:` in the recipe or -o PATH (use - for stdout)")
+
+    report = RunReport(recipe=recipe.name)
+    report.parts["input"] = {"rows": frame.height, "columns": frame.width}
+    quality.validate_checks(spec.checks)
+
+    with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir:
+        ctx = context_for(recipe, workdir=Path(workdir))
+        if spec.split and spec.split.kfold:
+            parts = {"train": add_folds(frame, spec.split, spec.target, spec.seed)}
+        elif spec.split and (spec.split.valid or spec.split.test):
+            parts = split_frame(frame, spec.split, spec.target, spec.seed)
+        else:
+            parts = {"train": frame}
+
+        fitted, train_out = fit_frame(recipe, parts["train"], ctx)
+        report.steps.extend(fitted.report.steps)
+        outputs = {"train": train_out}
+        for name in ("valid", "test"):
+            if name in parts:
+                out, part_report = fitted.transform_frame(parts[name], part=name, workdir=Path(workdir))
+                report.steps.extend(part_report.steps)
+                outputs[name] = out
+        for name, out in outputs.items():
+            report.parts[name] = {"rows": out.height, "columns": out.width}
+        report.checks = quality.evaluate(spec.checks, train_out, report, spec.target)
+        fitted.report = report
+
+        paths: dict[str, str] = {}
+        failed = report.failed_checks
+        if failed:
+            report.status = "failed_checks"
+        if write and not failed:
+            split = len(outputs) > 1
+            assert out_path is not None
+            for name, out in outputs.items():
+                target = part_path(out_path, name, split)
+                write_table(out, target, out_fmt, out_options)
+                paths[name] = str(target)
+            fitted_target = fitted_path or (recipe.resolve(spec.fitted) if spec.fitted else default_fitted_path(out_path))
+            if fitted_target is not None:
+                fitted.save(fitted_target)
+                report.fitted = str(fitted_target)
+        report.outputs = paths
+        report.seconds = round(time.perf_counter() - start, 4)
+        report_target = report_path or (recipe.resolve(spec.report) if spec.report else None)
+        if write and report_target is not None:
+            write_text_atomic(Path(report_target), json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+        if failed:
+            names = "; ".join(c.message for c in failed)
+            error = CheckFailed(f"quality check failed: {names}", hint="no data output was written")
+            error.report = report
+            raise error
+
+    frames: dict[str, Any] = outputs if back is None else {k: back(v) for k, v in outputs.items()}
+    return RunResult(outputs=frames, fitted=fitted, report=report, paths=paths)
+
+
+def apply_fitted(
+    fitted: FittedRecipe,
+    input: str | Path,
+    output: str | Path,
+    fmt: str | None = None,
+    output_format: str | None = None,
+) -> tuple[pl.DataFrame, RunReport]:
+    """`prepkit apply`: read new data, apply the learned state, write atomically."""
+    start = time.perf_counter()
+    frame = read_table(input, fmt)
+    with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir:
+        out, report = fitted.transform_frame(frame, workdir=Path(workdir))
+        write_table(out, output, output_format or (fmt if str(output) == "-" else None))
+    report.parts = {"input": {"rows": frame.height, "columns": frame.width},
+                    "new": {"rows": out.height, "columns": out.width}}  # fmt: skip
+    report.outputs = {"new": str(output)}
+    report.seconds = round(time.perf_counter() - start, 4)
+    return out, report

@@ -1,0 +1,40 @@
+"""Step families. Each module registers its steps by YAML name when imported.
+
+Modules are imported lazily (on first registry lookup) so that `prepkit --help` stays fast; heavy
+libraries (imbalanced-learn, cleanlab, albumentations, nlpaug) are imported inside the steps.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+STEP_MODULES = (
+    "impute",
+    "outliers",
+    "duplicates",
+    "encode",
+    "scale",
+    "columns",
+    "resample",
+    "class_weights",
+    "label_issues",
+    "augment_image",
+    "augment_text",
+    "text",
+)
+
+_loaded = False
+
+
+def load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for module in STEP_MODULES:
+        try:
+            importlib.import_module(f"prepkit.steps.{module}")
+        except ModuleNotFoundError as exc:
+            # a step family not written yet; a missing third-party library is a real error
+            if exc.name != f"prepkit.steps.{module}":
+                raise
+    _loaded = True

@@ -1,0 +1,133 @@
+"""The step contract and the registry of steps by their YAML name.
+
+A step is one class in its family's module::
+
+    @register("impute")
+    class Impute(Step):
+        '''Fill missing values ... (docstring with a YAML example)'''
+
+        class Params(StepParams):
+            columns: Selector = "numeric"
+            strategy: Literal["mean", "median"] = "median"
+
+        def fit(self, frame, ctx) -> dict: ...            # learned state, plain JSON data
+        def apply(self, frame, state, ctx) -> frame: ...  # uses only the state
+        def describe(self, before, after, state) -> dict: # counts for the report
+
+`phase` is "transform" (fit on train, apply everywhere) or "train_only" (changes training rows;
+skipped by `prepkit apply` and on valid/test parts unless the step says `runs_at_apply`).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+Phase = Literal["transform", "train_only"]
+
+
+class StepParams(BaseModel):
+    """Base for every step's parameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, description="Stable id for reports and artifacts (default NAME_N).")
+
+
+@dataclass
+class StepContext:
+    """What a step may know besides its own parameters and the frame."""
+
+    target: str | None = None
+    seed: int = 0
+    step_id: str = ""
+    base_dir: Path = field(default_factory=Path.cwd)
+    workdir: Path | None = None  # staging folder for steps that write files (images)
+    workers: int | None = None
+    quiet: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def rng(self) -> random.Random:
+        """A generator seeded from the recipe seed and this step's id: stable across runs."""
+        return random.Random(f"{self.seed}:{self.step_id}")
+
+    def require_target(self, frame: pl.DataFrame, step: str) -> str:
+        from prepkit.errors import DataError, RecipeError
+
+        if not self.target:
+            raise RecipeError(
+                f"{step} needs a target column", hint="add `target: <label column>` to the recipe"
+            )
+        if self.target not in frame.columns:
+            raise DataError(
+                f"target column '{self.target}' is not in the data",
+                hint=f"available columns: {', '.join(frame.columns)}",
+            )
+        return self.target
+
+
+class Step:
+    """Base class of all steps. Subclasses set `name` (via @register), `Params` and `phase`."""
+
+    name: ClassVar[str] = ""
+    phase: ClassVar[Phase] = "transform"
+    Params: ClassVar[type[StepParams]] = StepParams
+
+    def __init__(self, params: StepParams, step_id: str) -> None:
+        self.params = params
+        self.id = step_id
+
+    @property
+    def runs_at_apply(self) -> bool:
+        """Whether `apply` runs this step on new data (train-only steps are skipped)."""
+        return self.phase == "transform"
+
+    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+        return {}
+
+    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Step-specific counts for the report (rows and columns are counted by the pipeline)."""
+        return {}
+
+
+REGISTRY: dict[str, type[Step]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a step available in recipes as `- step: NAME`."""
+
+    def decorate(cls: type[Step]) -> type[Step]:
+        if name in REGISTRY:
+            raise ValueError(f"step '{name}' registered twice")
+        cls.name = name
+        REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def get_step_class(name: str) -> type[Step]:
+    from prepkit.steps import load_all
+
+    load_all()
+    return REGISTRY[name]
+
+
+def all_steps() -> dict[str, type[Step]]:
+    from prepkit.steps import load_all
+
+    load_all()
+    return dict(sorted(REGISTRY.items()))
