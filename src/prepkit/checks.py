@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from prepkit.errors import RecipeError, suggest
+from prepkit.errors import RecipeError
 from prepkit.recipe import CheckSpec
 from prepkit.report import CheckResult, RunReport
 
@@ -49,17 +49,6 @@ METRICS: dict[str, Metric] = {
     "minority_fraction": _minority_fraction,
     "label_issue_fraction": _label_issue_fraction,
 }
-
-
-def validate_checks(checks: list[CheckSpec]) -> None:
-    for check in checks:
-        if check.metric not in METRICS:
-            raise RecipeError(
-                f"unknown check metric '{check.metric}'{suggest(check.metric, METRICS)}",
-                hint=f"metrics: {', '.join(METRICS)}",
-            )
-        if check.min is None and check.max is None:
-            raise RecipeError(f"check '{check.metric}' needs `min:` or `max:`")
 
 
 def evaluate(checks: list[CheckSpec], frame: pl.DataFrame, report: RunReport, target: str | None) -> list[CheckResult]:

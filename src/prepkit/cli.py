@@ -128,7 +128,7 @@ def validate(
     except Exception as exc:
         raise _fail(exc, debug) from None
     if not quiet:
-        err.print(f"{recipe}: ok ({len(loaded.steps)} steps: {', '.join(s.id for s in loaded.steps)})", markup=False)
+        err.print(f"{recipe}: ok ({len(loaded.steps)} steps: {', '.join(s.id for s in loaded.steps)})", markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -10,10 +10,13 @@ from rich.console import Group
 from rich.markdown import Markdown
 from rich.table import Table
 
+from prepkit.columns import Selector
 from prepkit.steps.base import all_steps
 
 
 def _type_name(annotation: Any) -> str:
+    if annotation == Selector:
+        return "selector (group, name, list or {regex, dtype, names, exclude})"
     text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
     text = text or str(annotation)
     return text.replace("typing.", "").replace("prepkit.columns.", "").replace("NoneType", "None")

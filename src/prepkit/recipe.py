@@ -250,6 +250,20 @@ def _set_override(data: dict[str, Any], assignment: str) -> None:
             raise RecipeError(f"--set {key}: '{'.'.join(parts[:depth])}' is not a mapping or list")
 
 
+def _check_checks(spec: RecipeSpec, problems: _Problems) -> None:
+    from prepkit.checks import METRICS
+
+    for i, check in enumerate(spec.checks):
+        if check.metric not in METRICS:
+            problems.add(
+                ("checks", i, "metric"),
+                f"unknown check metric '{check.metric}'{suggest(check.metric, METRICS)}; "
+                f"metrics: {', '.join(METRICS)}",
+            )
+        elif check.min is None and check.max is None:
+            problems.add(("checks", i), f"check '{check.metric}' needs `min:` or `max:`")
+
+
 class Recipe:
     """A validated recipe: its settings (`spec`), its steps, and the folder paths are relative to.
 
@@ -361,6 +375,8 @@ def load_recipe(
         problems.add_validation(exc, data, (), RecipeSpec)
         spec = None
     steps = _build_steps(raw_steps, problems)
+    if spec is not None:
+        _check_checks(spec, problems)
     problems.raise_if_any()
     assert spec is not None
     return Recipe(spec, steps, base_dir, name)

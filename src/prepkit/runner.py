@@ -95,7 +95,6 @@ def run_recipe(
 
     report = RunReport(recipe=recipe.name)
     report.parts["input"] = {"rows": frame.height, "columns": frame.width}
-    quality.validate_checks(spec.checks)
 
     with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir:
         ctx = context_for(recipe, workdir=Path(workdir))
