@@ -61,7 +61,12 @@ def make_churn(n: int, seed: int, start_id: int = 1) -> pl.DataFrame:
         }
     )
     # missing values: MCAR gaps in numeric and categorical columns
-    for column, frac in (("age", 0.06), ("monthly_charges", 0.05), ("total_charges", 0.04), ("region", 0.03)):
+    for column, frac in (
+        ("age", 0.06),
+        ("monthly_charges", 0.05),
+        ("total_charges", 0.04),
+        ("region", 0.03),
+    ):
         mask = pl.Series(rng.random(n) < frac)
         frame = frame.with_columns(pl.when(mask).then(None).otherwise(pl.col(column)).alias(column))
     # a few data-entry outliers

@@ -50,7 +50,9 @@ def test_quiet_prints_nothing_and_report_table_otherwise(simple):
 
 
 def test_stdin_to_stdout_pipe(simple):
-    result = invoke("run", simple, "-i", "-", "-o", "-", "--quiet", input="a,b,y\n10,x,0\n,x,1\n30,x,0\n")
+    result = invoke(
+        "run", simple, "-i", "-", "-o", "-", "--quiet", input="a,b,y\n10,x,0\n,x,1\n30,x,0\n"
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == "a,b,y\n10,x,0\n20,x,1\n30,x,0\n"
 
@@ -67,7 +69,14 @@ def test_set_override_and_report_file(simple, tmp_path):
 def test_apply_uses_train_statistics(simple, tmp_path):
     assert invoke("run", simple, "-q").exit_code == 0
     (tmp_path / "new.csv").write_text("a,b\n,q\n100,r\n")
-    result = invoke("apply", tmp_path / "out/clean.prepkit.json", tmp_path / "new.csv", "-o", tmp_path / "new_out.csv", "-q")
+    result = invoke(
+        "apply",
+        tmp_path / "out/clean.prepkit.json",
+        tmp_path / "new.csv",
+        "-o",
+        tmp_path / "new_out.csv",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     assert pl.read_csv(tmp_path / "new_out.csv")["a"].to_list() == [2, 100]
 
@@ -75,7 +84,9 @@ def test_apply_uses_train_statistics(simple, tmp_path):
 def test_apply_missing_column_exits_1_without_output(simple, tmp_path):
     assert invoke("run", simple, "-q").exit_code == 0
     (tmp_path / "new.csv").write_text("b\nq\n")
-    result = invoke("apply", tmp_path / "out/clean.prepkit.json", tmp_path / "new.csv", "-o", tmp_path / "x.csv")
+    result = invoke(
+        "apply", tmp_path / "out/clean.prepkit.json", tmp_path / "new.csv", "-o", tmp_path / "x.csv"
+    )
     assert result.exit_code == 1
     assert "missing column(s) the recipe was fitted with: a" in result.stderr
     assert "Traceback" not in result.output
@@ -85,16 +96,38 @@ def test_apply_missing_column_exits_1_without_output(simple, tmp_path):
 @pytest.mark.parametrize(
     ("recipe_text", "data", "code", "message"),
     [
-        ("steps:\n  - step: imptue\n", "a\n1\n", 2, "unknown step 'imptue' (did you mean 'impute'?)"),
+        (
+            "steps:\n  - step: imptue\n",
+            "a\n1\n",
+            2,
+            "unknown step 'imptue' (did you mean 'impute'?)",
+        ),
         ("steps:\n  - step: impute\n    strategy: meen\n", "a\n1\n", 2, "did you mean 'mean'?"),
         ("steps:\n  - step: impute\n   x: 1\n", "a\n1\n", 2, "YAML syntax error"),
-        ("steps:\n  - step: impute\n    columns: [nope]\n", "a\n1\n", 1, "column 'nope' does not exist"),
+        (
+            "steps:\n  - step: impute\n    columns: [nope]\n",
+            "a\n1\n",
+            1,
+            "column 'nope' does not exist",
+        ),
         ("steps:\n  - step: impute\n", "", 1, "input file is empty"),
-        ("steps:\n  - step: impute\n    columns: [s]\n    strategy: mean\n", "s\nx\n", 1, "needs numeric columns"),
-        ("checks:\n  - {metric: rows_out, min: 5}\nsteps: []\n", "a\n1\n", 3, "quality check failed: rows_out = 1"),
+        (
+            "steps:\n  - step: impute\n    columns: [s]\n    strategy: mean\n",
+            "s\nx\n",
+            1,
+            "needs numeric columns",
+        ),
+        (
+            "checks:\n  - {metric: rows_out, min: 5}\nsteps: []\n",
+            "a\n1\n",
+            3,
+            "quality check failed: rows_out = 1",
+        ),
     ],
 )
-def test_bad_inputs_give_one_clear_message_and_no_output(tmp_path, recipe_text, data, code, message):
+def test_bad_inputs_give_one_clear_message_and_no_output(
+    tmp_path, recipe_text, data, code, message
+):
     (tmp_path / "in.csv").write_text(data)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"input: in.csv\noutput: out.csv\n{recipe_text}")
@@ -141,22 +174,39 @@ def test_validate_and_steps(simple, tmp_path):
 
 def test_tabular_recipe_end_to_end(tmp_path):
     out = tmp_path / "churn.parquet"
-    result = invoke("run", ROOT / "recipes/tabular.yaml", "-o", out, "--report", tmp_path / "r.json", "-q")
+    result = invoke(
+        "run", ROOT / "recipes/tabular.yaml", "-o", out, "--report", tmp_path / "r.json", "-q"
+    )
     assert result.exit_code == 0, result.output
-    parts = {p: pl.read_parquet(tmp_path / f"churn_{p}.parquet") for p in ("train", "valid", "test")}
+    parts = {
+        p: pl.read_parquet(tmp_path / f"churn_{p}.parquet") for p in ("train", "valid", "test")
+    }
     for frame in parts.values():
         assert frame.null_count().sum_horizontal().item() == 0
         assert frame.columns == parts["train"].columns
     fitted = prepkit.load_fitted(tmp_path / "churn.prepkit.json")
 
     # the imputed age equals the median of the training part (after de-duplication), by hand
-    source = pl.read_csv(ROOT / "sample_data/churn.csv", try_parse_dates=True, infer_schema_length=10_000)
-    train = split_frame(source, SplitSpec(valid=0.15, test=0.15, stratify=True), "churned", 42)["train"]
+    source = pl.read_csv(
+        ROOT / "sample_data/churn.csv", try_parse_dates=True, infer_schema_length=10_000
+    )
+    train = split_frame(source, SplitSpec(valid=0.15, test=0.15, stratify=True), "churned", 42)[
+        "train"
+    ]
     impute = next(s for s in fitted.steps if s.name == "impute")
-    assert fitted.state(impute.id)["fill"]["age"] == pytest.approx(train.unique(maintain_order=True)["age"].median())
+    assert fitted.state(impute.id)["fill"]["age"] == pytest.approx(
+        train.unique(maintain_order=True)["age"].median()
+    )
 
     new_out = tmp_path / "new.csv"
-    applied = invoke("apply", tmp_path / "churn.prepkit.json", ROOT / "sample_data/churn_new.csv", "-o", new_out, "-q")
+    applied = invoke(
+        "apply",
+        tmp_path / "churn.prepkit.json",
+        ROOT / "sample_data/churn_new.csv",
+        "-o",
+        new_out,
+        "-q",
+    )
     assert applied.exit_code == 0, applied.output
     new = pl.read_csv(new_out)
     assert new.columns == parts["test"].columns

@@ -36,12 +36,17 @@ def test_names_regex_exclude(frame):
     assert select_columns(frame, ["score_b", "id"]) == ["score_b", "id"]
     assert select_columns(frame, "city") == ["city"]
     assert select_columns(frame, {"regex": "^score_"}) == ["score_a", "score_b"]
-    assert select_columns(frame, {"dtype": "numeric", "exclude": ["id"]}, target="label") == ["score_a", "score_b"]
+    assert select_columns(frame, {"dtype": "numeric", "exclude": ["id"]}, target="label") == [
+        "score_a",
+        "score_b",
+    ]
     assert select_columns(frame, ["label"], target="label") == ["label"]
 
 
 def test_missing_name_lists_columns(frame):
-    with pytest.raises(DataError, match="column 'scor_a' does not exist \\(did you mean 'score_a'\\?\\)") as info:
+    with pytest.raises(
+        DataError, match="column 'scor_a' does not exist \\(did you mean 'score_a'\\?\\)"
+    ) as info:
         select_columns(frame, ["scor_a"])
     assert "available columns: id, score_a" in str(info.value)
 

@@ -9,7 +9,9 @@ from prepkit.errors import DataError
 
 @pytest.fixture
 def fitted():
-    recipe = prepkit.load_recipe({"name": "f", "target": "y", "steps": [{"step": "impute", "strategy": "mean"}]})
+    recipe = prepkit.load_recipe(
+        {"name": "f", "target": "y", "steps": [{"step": "impute", "strategy": "mean"}]}
+    )
     return recipe.fit(pl.DataFrame({"x": [1.0, None, 3.0], "n": [1, 2, 3], "y": [0, 1, 0]}))
 
 
@@ -38,7 +40,9 @@ def test_target_may_be_absent_from_new_data(fitted):
 def test_missing_column_and_incompatible_dtype(fitted):
     with pytest.raises(DataError, match="missing column\\(s\\) the recipe was fitted with: n"):
         fitted.transform(pl.DataFrame({"x": [1.0]}))
-    with pytest.raises(DataError, match="column 'x' has type String, but the recipe was fitted on Float64"):
+    with pytest.raises(
+        DataError, match="column 'x' has type String, but the recipe was fitted on Float64"
+    ):
         fitted.transform(pl.DataFrame({"x": ["abc"], "n": [1]}))
     # numbers written as text in a new file are cast back to the training type
     assert fitted.transform(pl.DataFrame({"x": ["1.5"], "n": [1]}))["x"].to_list() == [1.5]

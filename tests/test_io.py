@@ -10,7 +10,9 @@ def frame():
     return pl.DataFrame({"a": [1, 2, None], "b": ["x", None, "z"], "c": [0.5, 1.5, 2.5]})
 
 
-@pytest.mark.parametrize("ext", [".csv", ".tsv", ".parquet", ".json", ".ndjson", ".jsonl", ".arrow", ".feather"])
+@pytest.mark.parametrize(
+    "ext", [".csv", ".tsv", ".parquet", ".json", ".ndjson", ".jsonl", ".arrow", ".feather"]
+)
 def test_round_trip_every_format(tmp_path, frame, ext):
     path = tmp_path / f"data{ext}"
     write_table(frame, path)
@@ -22,7 +24,9 @@ def test_format_from_extension_and_override():
     assert detect_format("x.PARQUET") == "parquet"
     assert detect_format("x.dat", "tsv") == "tsv"
     assert detect_format("-") == "csv"
-    with pytest.raises(RecipeError, match="unknown format 'parket' \\(did you mean 'parquet'\\?\\)"):
+    with pytest.raises(
+        RecipeError, match="unknown format 'parket' \\(did you mean 'parquet'\\?\\)"
+    ):
         detect_format("x.csv", "parket")
     with pytest.raises(RecipeError, match="cannot tell the format"):
         detect_format("x.xlsx")
@@ -33,7 +37,9 @@ def test_csv_options(tmp_path):
     path.write_text("a;b\n1;NA\n2;3\n", encoding="latin-1")
     out = read_table(path, options={"separator": ";", "null_values": ["NA"], "encoding": "latin-1"})
     assert out["b"].to_list() == [None, 3]
-    with pytest.raises(RecipeError, match="unknown CSV read option 'seperator' \\(did you mean 'separator'\\?\\)"):
+    with pytest.raises(
+        RecipeError, match="unknown CSV read option 'seperator' \\(did you mean 'separator'\\?\\)"
+    ):
         read_table(path, options={"seperator": ";"})
 
 

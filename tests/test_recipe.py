@@ -17,7 +17,9 @@ def test_misspelled_option_value_names_line_and_suggests(tmp_path):
     path = write(tmp_path, "name: t\nsteps:\n  - step: impute\n    strategy: medain\n")
     with pytest.raises(RecipeError) as info:
         prepkit.load_recipe(path)
-    assert str(info.value).startswith(f"{path}:4: step 1 'impute': 'medain' is not valid for 'strategy'")
+    assert str(info.value).startswith(
+        f"{path}:4: step 1 'impute': 'medain' is not valid for 'strategy'"
+    )
     assert "did you mean 'median'?" in str(info.value)
 
 
@@ -33,7 +35,9 @@ def test_unknown_option_and_unknown_step_are_all_reported(tmp_path):
 
 def test_unknown_top_level_key(tmp_path):
     path = write(tmp_path, "name: t\ntarget: y\nsplitt: {test: 0.2}\n")
-    with pytest.raises(RecipeError, match=r":3: unknown option 'splitt' \(did you mean 'split'\?\)"):
+    with pytest.raises(
+        RecipeError, match=r":3: unknown option 'splitt' \(did you mean 'split'\?\)"
+    ):
         prepkit.load_recipe(path)
 
 
@@ -69,7 +73,12 @@ def test_overrides_scalars_steps_by_number_and_by_id(tmp_path):
     )
     recipe = prepkit.load_recipe(
         path,
-        overrides=["input=b.csv", "seed=7", "steps.1.strategy=mean", "steps.cats.strategy=most_frequent"],
+        overrides=[
+            "input=b.csv",
+            "seed=7",
+            "steps.1.strategy=mean",
+            "steps.cats.strategy=most_frequent",
+        ],
     )
     assert recipe.spec.input.path == "b.csv"
     assert recipe.spec.seed == 7
@@ -95,12 +104,16 @@ def test_load_from_yaml_string_and_dict_give_same_recipe():
 
 def test_duplicate_step_ids_rejected():
     with pytest.raises(RecipeError, match="duplicate step id 'x'"):
-        prepkit.load_recipe({"steps": [{"step": "impute", "id": "x"}, {"step": "impute", "id": "x"}]})
+        prepkit.load_recipe(
+            {"steps": [{"step": "impute", "id": "x"}, {"step": "impute", "id": "x"}]}
+        )
 
 
 def test_unknown_check_metric_suggests(tmp_path):
     path = write(tmp_path, "checks:\n  - {metric: rows_outt, min: 1}\n")
-    with pytest.raises(RecipeError, match=r":2: unknown check metric 'rows_outt' \(did you mean 'rows_out'\?\)"):
+    with pytest.raises(
+        RecipeError, match=r":2: unknown check metric 'rows_outt' \(did you mean 'rows_out'\?\)"
+    ):
         prepkit.load_recipe(path)
 
 
@@ -108,5 +121,7 @@ def test_target_is_never_a_feature_unless_named():
     frame = pl.DataFrame({"x": [1.0, None], "y": [None, 1.0]})
     out = prepkit.load_recipe({"target": "y", "steps": [{"step": "impute"}]}).fit_transform(frame)
     assert out["y"].to_list() == [None, 1.0]
-    named = prepkit.load_recipe({"target": "y", "steps": [{"step": "impute", "columns": ["x", "y"]}]})
+    named = prepkit.load_recipe(
+        {"target": "y", "steps": [{"step": "impute", "columns": ["x", "y"]}]}
+    )
     assert named.fit_transform(frame)["y"].to_list() == [1.0, 1.0]

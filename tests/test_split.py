@@ -43,7 +43,9 @@ def test_same_seed_same_split(labelled):
 def test_groups_never_span_two_parts(labelled):
     parts = split_frame(labelled, SplitSpec(valid=0.2, test=0.2, group="g"), "y", seed=0)
     groups = [set(p["g"].to_list()) for p in parts.values()]
-    assert not (groups[0] & groups[1]) and not (groups[0] & groups[2]) and not (groups[1] & groups[2])
+    assert (
+        not (groups[0] & groups[1]) and not (groups[0] & groups[2]) and not (groups[1] & groups[2])
+    )
     strat = split_frame(labelled, SplitSpec(test=0.2, group="g", stratify=True), "y", seed=0)
     assert not set(strat["train"]["g"].to_list()) & set(strat["test"]["g"].to_list())
 
@@ -61,10 +63,16 @@ def test_kfold_adds_stratified_fold_column(labelled):
 
 
 def test_statistics_are_learned_on_train_only(labelled, tmp_path):
-    data = labelled.with_columns(pl.when(pl.col("row") % 7 == 0).then(None).otherwise(pl.col("x")).alias("x"))
+    data = labelled.with_columns(
+        pl.when(pl.col("row") % 7 == 0).then(None).otherwise(pl.col("x")).alias("x")
+    )
     recipe = prepkit.load_recipe(
-        {"target": "y", "seed": 5, "split": {"test": 0.3, "stratify": True},
-         "steps": [{"step": "impute", "columns": ["x"], "strategy": "median"}]}  # fmt: skip
+        {
+            "target": "y",
+            "seed": 5,
+            "split": {"test": 0.3, "stratify": True},
+            "steps": [{"step": "impute", "columns": ["x"], "strategy": "median"}],
+        }  # fmt: skip
     )
     result = recipe.run(data, write=False)
     train_rows = set(result.outputs["train"]["row"].to_list())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,11 +25,12 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but er
 Json = Annotated[bool, typer.Option("--json", help="Print the run report as JSON on stdout.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 Format = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--format", "-f", help="Data format for - (stdin/stdout) or to override the input's extension: csv, tsv, parquet, json, ndjson, arrow."),
 ]  # fmt: skip
 OutputFormat = Annotated[
-    Optional[str], typer.Option("--output-format", help="Output format, if not given by the extension.")
+    str | None,
+    typer.Option("--output-format", help="Output format, if not given by the extension."),
 ]
 
 
@@ -39,12 +40,18 @@ def _fail(exc: Exception, debug: bool) -> typer.Exit:
 
         traceback.print_exception(exc)
     if isinstance(exc, PrepkitError):
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True, soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/] {exc.message}", highlight=False, markup=True, soft_wrap=True
+        )
         if exc.hint:
             err.print(f"  hint: {exc.hint}", highlight=False, markup=False, soft_wrap=True)
         return typer.Exit(exc.exit_code)
-    err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", markup=True, highlight=False)
-    err.print("  this is a bug in prepkit; rerun with --debug and report the traceback", markup=False)
+    err.print(
+        f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", markup=True, highlight=False
+    )
+    err.print(
+        "  this is a bug in prepkit; rerun with --debug and report the traceback", markup=False
+    )
     return typer.Exit(1)
 
 
@@ -60,11 +67,31 @@ def _emit(report, quiet: bool, as_json: bool, data_on_stdout: bool) -> None:
 @app.command()
 def run(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
-    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Input path (overrides the recipe); - for stdin.")] = None,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output path (overrides the recipe); - for stdout.")] = None,
-    fitted: Annotated[Optional[Path], typer.Option("--fitted", help="Where to write the fitted artifact (default: next to the output, *.prepkit.json).")] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON report to this path.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe value: key=value, e.g. steps.2.strategy=mean (steps count from 1).")] = None,
+    input: Annotated[
+        str | None,
+        typer.Option("--input", "-i", help="Input path (overrides the recipe); - for stdin."),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Output path (overrides the recipe); - for stdout."),
+    ] = None,
+    fitted: Annotated[
+        Path | None,
+        typer.Option(
+            "--fitted",
+            help="Where to write the fitted artifact (default: next to the output, *.prepkit.json).",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the JSON report to this path.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a recipe value: key=value, e.g. steps.2.strategy=mean (steps count from 1).",
+        ),
+    ] = None,
     fmt: Format = None,
     output_format: OutputFormat = None,
     quiet: Quiet = False,
@@ -93,7 +120,9 @@ def run(
 
 @app.command()
 def apply(
-    fitted: Annotated[Path, typer.Argument(help="Fitted artifact (*.prepkit.json) from `prepkit run`.")],
+    fitted: Annotated[
+        Path, typer.Argument(help="Fitted artifact (*.prepkit.json) from `prepkit run`.")
+    ],
     input: Annotated[str, typer.Argument(help="New data; - for stdin.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Output path; - for stdout.")],
     fmt: Format = None,
@@ -116,7 +145,9 @@ def apply(
 @app.command()
 def validate(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe value: key=value.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a recipe value: key=value.")
+    ] = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -128,12 +159,18 @@ def validate(
     except Exception as exc:
         raise _fail(exc, debug) from None
     if not quiet:
-        err.print(f"{recipe}: ok ({len(loaded.steps)} steps: {', '.join(s.id for s in loaded.steps)})", markup=False, soft_wrap=True)
+        err.print(
+            f"{recipe}: ok ({len(loaded.steps)} steps: {', '.join(s.id for s in loaded.steps)})",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
 def steps(
-    name: Annotated[Optional[str], typer.Argument(help="A step name, to show its parameters.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="A step name, to show its parameters.")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """List the steps, or show one step's parameters with types, defaults and docs."""
@@ -143,7 +180,12 @@ def steps(
 
     registry = all_steps()
     if name is not None and name not in registry:
-        raise _fail(RecipeError(f"unknown step '{name}'{suggest(name, registry)}", hint="`prepkit steps` lists them"), False)
+        raise _fail(
+            RecipeError(
+                f"unknown step '{name}'{suggest(name, registry)}", hint="`prepkit steps` lists them"
+            ),
+            False,
+        )
     console = Console()
     if as_json:
         from prepkit.docs import steps_json

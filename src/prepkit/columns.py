@@ -16,7 +16,7 @@ uses exactly the same columns.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
@@ -41,7 +41,7 @@ class SelectorSpec(BaseModel):
     exclude: list[str] = []
 
 
-Selector = Union[DtypeGroup, str, list[str], SelectorSpec]
+Selector = DtypeGroup | str | list[str] | SelectorSpec
 
 
 def is_text(series: pl.Series) -> bool:

@@ -25,7 +25,9 @@ def parse_dtype(text: str) -> pl.DataType:
     key = text.strip().lower()
     if key in NAMES:
         return NAMES[key]
-    match = re.fullmatch(r"datetime\(time_unit='(\w+)', time_zone=(?:'([^']*)'|None)\)", text.strip(), re.I)
+    match = re.fullmatch(
+        r"datetime\(time_unit='(\w+)', time_zone=(?:'([^']*)'|None)\)", text.strip(), re.I
+    )
     if match:
         return pl.Datetime(match.group(1), match.group(2))  # type: ignore[arg-type]
     match = re.fullmatch(r"duration\(time_unit='(\w+)'\)", key)

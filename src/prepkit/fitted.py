@@ -71,7 +71,7 @@ class FittedRecipe:
 
     def state(self, step_id: str) -> dict[str, Any]:
         """The learned state of one step, by id (e.g. `impute_2`)."""
-        for step, state in zip(self.steps, self.states):
+        for step, state in zip(self.steps, self.states, strict=True):
             if step.id == step_id:
                 return state
         raise KeyError(f"no step '{step_id}'; steps: {[s.id for s in self.steps]}")
@@ -118,7 +118,9 @@ class FittedRecipe:
 
         frame = self.check_schema(frame)
         ctx = StepContext(
-            target=self.target, seed=int(self.recipe.get("seed", 0)), workdir=workdir,
+            target=self.target,
+            seed=int(self.recipe.get("seed", 0)),
+            workdir=workdir,
             workers=self.recipe.get("workers"),
         )
         out, reports = apply_steps(self.steps, self.states, frame, ctx, part=part)
@@ -151,7 +153,7 @@ class FittedRecipe:
                     "params": step.params.model_dump(mode="json", exclude={"id"}),
                     "state": state,
                 }
-                for step, state in zip(self.steps, self.states)
+                for step, state in zip(self.steps, self.states, strict=True)
             ],
             "output_schema": self.output_schema,
         }
@@ -165,7 +167,7 @@ class FittedRecipe:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<fitted>") -> FittedRecipe:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise DataError(f"{source} is not a prepkit fitted recipe (no \"format\": \"{FORMAT}\")")
+            raise DataError(f'{source} is not a prepkit fitted recipe (no "format": "{FORMAT}")')
         if data.get("version") != VERSION:
             raise DataError(
                 f"{source} has artifact version {data.get('version')}, this prepkit reads version {VERSION}",
@@ -179,9 +181,13 @@ class FittedRecipe:
                 raise DataError(f"{source}: step {i} '{name}' is not known to this prepkit version")
             cls_ = registry[name]
             try:
-                params = cls_.Params.model_validate({**entry.get("params", {}), "id": entry.get("id")})
+                params = cls_.Params.model_validate(
+                    {**entry.get("params", {}), "id": entry.get("id")}
+                )
             except ValidationError as exc:
-                raise RecipeError(f"{source}: step {i} '{name}' has invalid params: {exc}") from None
+                raise RecipeError(
+                    f"{source}: step {i} '{name}' has invalid params: {exc}"
+                ) from None
             steps.append(cls_(params, entry.get("id") or f"{name}_{i}"))
             states.append(entry.get("state", {}))
         return cls(
@@ -199,7 +205,9 @@ def load_fitted(path: str | Path) -> FittedRecipe:
     """Load a fitted recipe saved by `prepkit run` or `FittedRecipe.save`."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"fitted recipe not found: {path}", hint="create one with `prepkit run RECIPE`")
+        raise DataError(
+            f"fitted recipe not found: {path}", hint="create one with `prepkit run RECIPE`"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

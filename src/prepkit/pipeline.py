@@ -74,7 +74,9 @@ def fit_steps(
         state = _guard(step, number, "fitting", step.fit, frame, ctx)
         state = _json_roundtrip(state or {}, step)
         out = _guard(step, number, "applying", step.apply, frame, state, ctx)
-        reports.append(_record(step, part, frame, out, state, ctx, time.perf_counter() - start, number))
+        reports.append(
+            _record(step, part, frame, out, state, ctx, time.perf_counter() - start, number)
+        )
         states.append(state)
         frame = out
     return frame, states, reports
@@ -89,7 +91,7 @@ def apply_steps(
 ) -> tuple[pl.DataFrame, list[StepReport]]:
     """Apply fitted steps to new data; train-only steps are skipped (and reported as skipped)."""
     reports: list[StepReport] = []
-    for number, (step, state) in enumerate(zip(steps, states), 1):
+    for number, (step, state) in enumerate(zip(steps, states, strict=True), 1):
         if not step.runs_at_apply:
             reports.append(
                 StepReport(id=step.id, step=step.name, phase=step.phase, part=part,
@@ -99,7 +101,9 @@ def apply_steps(
         ctx = replace(base, step_id=step.id, warnings=[])
         start = time.perf_counter()
         out = _guard(step, number, "applying", step.apply, frame, state, ctx)
-        reports.append(_record(step, part, frame, out, state, ctx, time.perf_counter() - start, number))
+        reports.append(
+            _record(step, part, frame, out, state, ctx, time.perf_counter() - start, number)
+        )
         frame = out
     return frame, reports
 

@@ -360,7 +360,9 @@ def load_recipe(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise RecipeError(f"{name}: a recipe is a YAML mapping with `steps:`, not a {type(data).__name__}")
+        raise RecipeError(
+            f"{name}: a recipe is a YAML mapping with `steps:`, not a {type(data).__name__}"
+        )
     for assignment in overrides:
         _set_override(data, assignment)
 

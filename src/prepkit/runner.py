@@ -110,7 +110,9 @@ def run_recipe(
         outputs = {"train": train_out}
         for name in ("valid", "test"):
             if name in parts:
-                out, part_report = fitted.transform_frame(parts[name], part=name, workdir=Path(workdir))
+                out, part_report = fitted.transform_frame(
+                    parts[name], part=name, workdir=Path(workdir)
+                )
                 report.steps.extend(part_report.steps)
                 outputs[name] = out
         for name, out in outputs.items():
@@ -129,7 +131,9 @@ def run_recipe(
                 target = part_path(out_path, name, split)
                 write_table(out, target, out_fmt, out_options)
                 paths[name] = str(target)
-            fitted_target = fitted_path or (recipe.resolve(spec.fitted) if spec.fitted else default_fitted_path(out_path))
+            fitted_target = fitted_path or (
+                recipe.resolve(spec.fitted) if spec.fitted else default_fitted_path(out_path)
+            )
             if fitted_target is not None:
                 fitted.save(fitted_target)
                 report.fitted = str(fitted_target)
@@ -137,7 +141,9 @@ def run_recipe(
         report.seconds = round(time.perf_counter() - start, 4)
         report_target = report_path or (recipe.resolve(spec.report) if spec.report else None)
         if write and report_target is not None:
-            write_text_atomic(Path(report_target), json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+            write_text_atomic(
+                Path(report_target), json.dumps(report.to_dict(), indent=2, default=str) + "\n"
+            )
         if failed:
             names = "; ".join(c.message for c in failed)
             error = CheckFailed(f"quality check failed: {names}", hint="no data output was written")

@@ -34,12 +34,16 @@ def _carve(
                 random_state=seed if spec.shuffle else None,
             )  # fmt: skip
         except ValueError as exc:
-            raise DataError(f"cannot split the data: {exc}", hint="use smaller fractions or drop stratify") from None
+            raise DataError(
+                f"cannot split the data: {exc}", hint="use smaller fractions or drop stratify"
+            ) from None
         return np.sort(rest), np.sort(held)
     if y is not None:
         # stratified + grouped: one fold of a StratifiedGroupKFold, so fractions are approximate
         folds = max(2, round(1 / frac))
-        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=spec.shuffle, random_state=seed if spec.shuffle else None)
+        splitter = StratifiedGroupKFold(
+            n_splits=folds, shuffle=spec.shuffle, random_state=seed if spec.shuffle else None
+        )
         rest, held = next(splitter.split(index, y, groups))
     else:
         splitter = GroupShuffleSplit(n_splits=1, test_size=frac, random_state=seed)

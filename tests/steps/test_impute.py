@@ -56,9 +56,9 @@ def test_most_frequent_on_strings_picks_smallest_tie(gaps):
 
 
 def test_constant_and_indicator(gaps):
-    out = recipe(columns=["a", "c"], strategy="constant", fill_value=-1, add_indicator=True).fit_transform(
-        gaps.with_columns(pl.col("c").fill_null("q"))
-    )
+    out = recipe(
+        columns=["a", "c"], strategy="constant", fill_value=-1, add_indicator=True
+    ).fit_transform(gaps.with_columns(pl.col("c").fill_null("q")))
     assert out["a"].to_list() == [1.0, -1.0, 3.0, 10.0, -1.0, 4.0]
     assert out["a__missing"].to_list() == [False, True, False, False, True, False]
     assert out["c__missing"].to_list() == [False] * 6

@@ -51,7 +51,9 @@ def detect_format(path: str | Path, given: str | None = None) -> str:
     if given:
         fmt = FORMAT_ALIASES.get(given.lower(), given.lower())
         if fmt not in FORMATS:
-            raise RecipeError(f"unknown format '{given}'{suggest(given, FORMATS)}; use one of {', '.join(FORMATS)}")
+            raise RecipeError(
+                f"unknown format '{given}'{suggest(given, FORMATS)}; use one of {', '.join(FORMATS)}"
+            )
         return fmt
     if str(path) == "-":
         return "csv"
@@ -95,7 +97,9 @@ READERS: dict[str, Callable[[Any, dict[str, Any]], pl.DataFrame]] = {
 }
 
 
-def read_table(path: str | Path, fmt: str | None = None, options: dict[str, Any] | None = None) -> pl.DataFrame:
+def read_table(
+    path: str | Path, fmt: str | None = None, options: dict[str, Any] | None = None
+) -> pl.DataFrame:
     """Read a table from a path or `-` (stdin). Errors name the file and what to do."""
     fmt = detect_format(path, fmt)
     options = options or {}
@@ -107,11 +111,17 @@ def read_table(path: str | Path, fmt: str | None = None, options: dict[str, Any]
     if str(path) == "-":
         source: Any = io.BytesIO(sys.stdin.buffer.read())
         if source.getbuffer().nbytes == 0:
-            raise DataError("standard input is empty", hint="pipe data in, e.g. `cat data.csv | prepkit run ...`")
+            raise DataError(
+                "standard input is empty",
+                hint="pipe data in, e.g. `cat data.csv | prepkit run ...`",
+            )
     else:
         p = Path(path)
         if not p.exists():
-            raise DataError(f"input file not found: {p}", hint="check the path (recipe paths are relative to the recipe file)")
+            raise DataError(
+                f"input file not found: {p}",
+                hint="check the path (recipe paths are relative to the recipe file)",
+            )
         if p.is_dir():
             raise DataError(f"input {p} is a folder, not a {fmt} file")
         if p.stat().st_size == 0:
@@ -140,7 +150,9 @@ def _write_to(frame: pl.DataFrame, target: Any, fmt: str, options: dict[str, Any
         opts.setdefault("separator", "\t" if fmt == "tsv" else ",")
         frame.write_csv(target, **opts)
     elif fmt == "parquet":
-        frame.write_parquet(target, **_check_options(options, PARQUET_WRITE_OPTIONS, "Parquet write"))
+        frame.write_parquet(
+            target, **_check_options(options, PARQUET_WRITE_OPTIONS, "Parquet write")
+        )
     elif fmt == "json":
         frame.write_json(target)
     elif fmt == "ndjson":
@@ -149,7 +161,12 @@ def _write_to(frame: pl.DataFrame, target: Any, fmt: str, options: dict[str, Any
         frame.write_ipc(target, **_check_options(options, {"compression"}, "Arrow write"))
 
 
-def write_table(frame: pl.DataFrame, path: str | Path, fmt: str | None = None, options: dict[str, Any] | None = None) -> None:
+def write_table(
+    frame: pl.DataFrame,
+    path: str | Path,
+    fmt: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> None:
     """Write atomically to `path`, or to stdout for `-`."""
     fmt = detect_format(path, fmt)
     options = options or {}

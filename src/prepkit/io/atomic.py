@@ -45,7 +45,9 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     try:
         yield tmp
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+            )
             old.rmdir()
             os.replace(target, old)
             os.replace(tmp, target)

@@ -36,7 +36,9 @@ class StepParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = Field(None, description="Stable id for reports and artifacts (default NAME_N).")
+    id: str | None = Field(
+        None, description="Stable id for reports and artifacts (default NAME_N)."
+    )
 
 
 @dataclass

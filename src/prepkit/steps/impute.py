@@ -49,7 +49,8 @@ class Impute(Step):
             "median", description="Statistic learned per column at fit time."
         )
         fill_value: float | int | str | bool | None = Field(
-            None, description="Value for strategy: constant (default 0 for numbers, 'missing' for text)."
+            None,
+            description="Value for strategy: constant (default 0 for numbers, 'missing' for text).",
         )
         add_indicator: bool = Field(
             False, description="Add a boolean <col>__missing column for every imputed column."
@@ -75,8 +76,10 @@ class Impute(Step):
             values = clean.select(pl.col(columns).median()).row(0)
         else:
             values = tuple(self._most_frequent(clean[c]) for c in columns)
-        fill = {c: _plain(v) for c, v in zip(columns, values)}
-        empty = [c for c, v in fill.items() if v is None or (isinstance(v, float) and math.isnan(v))]
+        fill = {c: _plain(v) for c, v in zip(columns, values, strict=True)}
+        empty = [
+            c for c, v in fill.items() if v is None or (isinstance(v, float) and math.isnan(v))
+        ]
         if empty and frame.height:
             raise DataError(
                 f"cannot impute {', '.join(empty)}: no values at fit time to learn a {p.strategy} from",
@@ -113,9 +116,13 @@ class Impute(Step):
                 indicators.append(_missing(frame, c).alias(f"{c}__missing"))
         return frame.with_columns(*exprs, *indicators)
 
-    def describe(self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]) -> dict[str, Any]:
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
         columns = [c for c in state["columns"] if c in before.columns]
         if not columns:
             return {"imputed": {}}
-        counts = before.select(_missing(before, c).sum().alias(c) for c in columns).row(0, named=True)
+        counts = before.select(_missing(before, c).sum().alias(c) for c in columns).row(
+            0, named=True
+        )
         return {"imputed": {c: int(n) for c, n in counts.items() if n}, "values": state["fill"]}

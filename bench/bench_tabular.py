@@ -1,0 +1,170 @@
+"""Benchmark: a standard tabular recipe on N rows, prepkit vs scikit-learn vs hand-written polars.
+
+    python bench/bench_tabular.py [--rows 1000000] [--repeat 3]
+
+The work (the same in all three): drop exact duplicate rows, clip `x0..x4` to IQR bounds
+(factor 1.5, linear quantiles), median-impute the numeric columns, standard-scale them, one-hot
+encode three categorical columns. Each variant runs in its own process so that peak memory (max
+RSS) is its own; fit+transform of the training data is timed, excluding data generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import polars as pl
+
+NUM = [f"x{i}" for i in range(5)]
+CAT = ["c0", "c1", "c2"]
+
+RECIPE = {
+    "name": "bench",
+    "steps": [
+        {"step": "drop_duplicates"},
+        {"step": "outliers", "columns": NUM, "method": "iqr", "factor": 1.5, "action": "clip"},
+        {"step": "impute", "columns": NUM, "strategy": "median"},
+        {"step": "scale", "columns": NUM, "method": "standard"},
+        {"step": "encode", "columns": CAT, "method": "onehot"},
+    ],
+}
+
+
+def make_data(rows: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = {c: rng.normal(i, 1 + i, rows) for i, c in enumerate(NUM)}
+    for c in NUM:
+        data[c][rng.random(rows) < 0.05] = np.nan
+    cats = {"c0": 4, "c1": 12, "c2": 30}
+    for c, k in cats.items():
+        data[c] = np.array([f"{c}_{j}" for j in range(k)])[rng.integers(0, k, rows)]
+    frame = pl.DataFrame(data).with_columns(pl.col(NUM).fill_nan(None))
+    return pl.concat([frame, frame.head(rows // 100)])  # 1% exact duplicates
+
+
+def run_prepkit(frame: pl.DataFrame) -> pl.DataFrame:
+    import prepkit
+
+    return prepkit.load_recipe(RECIPE).fit_transform(frame)
+
+
+def run_polars(frame: pl.DataFrame) -> pl.DataFrame:
+    frame = frame.unique(maintain_order=True)
+    q = frame.select(
+        [pl.col(c).quantile(0.25, "linear").alias(f"{c}_q1") for c in NUM]
+        + [pl.col(c).quantile(0.75, "linear").alias(f"{c}_q3") for c in NUM]
+    ).row(0, named=True)
+    bounds = {
+        c: (
+            q[f"{c}_q1"] - 1.5 * (q[f"{c}_q3"] - q[f"{c}_q1"]),
+            q[f"{c}_q3"] + 1.5 * (q[f"{c}_q3"] - q[f"{c}_q1"]),
+        )
+        for c in NUM
+    }
+    frame = frame.with_columns(pl.col(c).clip(*bounds[c]) for c in NUM)
+    med = frame.select(pl.col(NUM).median()).row(0, named=True)
+    frame = frame.with_columns(pl.col(c).fill_null(med[c]) for c in NUM)
+    stats = frame.select(
+        [pl.col(c).mean().alias(f"{c}_m") for c in NUM]
+        + [pl.col(c).std(ddof=0).alias(f"{c}_s") for c in NUM]
+    ).row(0, named=True)
+    frame = frame.with_columns(((pl.col(c) - stats[f"{c}_m"]) / stats[f"{c}_s"]) for c in NUM)
+    cats = {c: sorted(frame[c].unique().to_list()) for c in CAT}
+    return frame.with_columns(
+        (pl.col(c) == v).cast(pl.UInt8).alias(f"{c}_{v}") for c in CAT for v in cats[c]
+    ).drop(CAT)
+
+
+def run_sklearn(frame: pl.DataFrame) -> object:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    df = frame.to_pandas()
+    df = df.drop_duplicates()
+    q1, q3 = df[NUM].quantile(0.25), df[NUM].quantile(0.75)
+    df[NUM] = df[NUM].clip(q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1), axis=1)
+    ct = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUM),
+            ("cat", OneHotEncoder(sparse_output=False, dtype=np.uint8), CAT),
+        ]
+    )
+    return ct.fit_transform(df)
+
+
+VARIANTS = {
+    "prepkit": run_prepkit,
+    "polars (by hand)": run_polars,
+    "scikit-learn (pandas)": run_sklearn,
+}
+
+
+def child(variant: str, rows: int, repeat: int) -> None:
+    frame = make_data(rows)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        VARIANTS[variant](frame)
+        times.append(time.perf_counter() - start)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"variant": variant, "best_s": min(times), "peak_mib": peak_mib}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.rows, args.repeat)
+        return
+    # check the three agree on the numbers before timing them
+    small = make_data(20_000, seed=1)
+    ours, hand = run_prepkit(small), run_polars(small)
+    assert ours.columns == hand.columns, (ours.columns, hand.columns)
+    np.testing.assert_allclose(
+        ours.to_numpy().astype(float), hand.to_numpy().astype(float), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        ours.select(NUM + [c for c in ours.columns if c.startswith("c")]).to_numpy().astype(float),
+        np.asarray(run_sklearn(small), dtype=float),
+        atol=1e-9,
+    )
+    results = []
+    for variant in VARIANTS:
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                variant,
+                "--rows",
+                str(args.rows),
+                "--repeat",
+                str(args.repeat),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    base = next(r for r in results if r["variant"] == "prepkit")
+    print(f"rows: {args.rows:,} (+1% duplicates), best of {args.repeat}")
+    print("| variant | time (s) | peak RSS (MiB) | prepkit speed-up |")
+    print("| --- | ---: | ---: | ---: |")
+    for r in results:
+        print(
+            f"| {r['variant']} | {r['best_s']:.3f} | {r['peak_mib']:.0f} | {r['best_s'] / base['best_s']:.2f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()
