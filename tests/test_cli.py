@@ -81,6 +81,21 @@ def test_apply_uses_train_statistics(simple, tmp_path):
     assert pl.read_csv(tmp_path / "new_out.csv")["a"].to_list() == [2, 100]
 
 
+def test_html_report_has_tables_and_charts(simple, tmp_path):
+    result = invoke("run", simple, "--report", tmp_path / "r.html", "-q")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    assert page.startswith("<!doctype html>") and "<script" not in page
+    assert "<svg" in page and "impute_1" in page and "imputed" in page
+    (tmp_path / "new.csv").write_text("a,b\n,q\n")
+    applied = invoke("apply", tmp_path / "out/clean.prepkit.json", tmp_path / "new.csv", "-o",
+                     tmp_path / "n.csv", "--report", tmp_path / "a.json", "-q")  # fmt: skip
+    assert applied.exit_code == 0, applied.output
+    assert json.loads((tmp_path / "a.json").read_text())["steps"][0]["changes"]["imputed"] == {
+        "a": 1
+    }
+
+
 def test_apply_missing_column_exits_1_without_output(simple, tmp_path):
     assert invoke("run", simple, "-q").exit_code == 0
     (tmp_path / "new.csv").write_text("b\nq\n")

@@ -28,6 +28,12 @@ Format = Annotated[
     str | None,
     typer.Option("--format", "-f", help="Data format for - (stdin/stdout) or to override the input's extension: csv, tsv, parquet, json, ndjson, arrow."),
 ]  # fmt: skip
+ReportPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--report", help="Write the report to this path: JSON, or HTML with charts for .html."
+    ),
+]
 OutputFormat = Annotated[
     str | None,
     typer.Option("--output-format", help="Output format, if not given by the extension."),
@@ -106,7 +112,7 @@ def run(
         loaded = load_recipe(recipe, overrides=set_ or [])
         result = run_recipe(
             loaded, input=input, output=output, fmt=fmt, output_format=output_format,
-            fitted_path=fitted, report_path=report,
+            fitted_path=fitted, report_path=report, quiet=quiet,
         )  # fmt: skip
     except CheckFailed as exc:
         if exc.report is not None:
@@ -125,6 +131,7 @@ def apply(
     ],
     input: Annotated[str, typer.Argument(help="New data; - for stdin.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Output path; - for stdout.")],
+    report: ReportPath = None,
     fmt: Format = None,
     output_format: OutputFormat = None,
     quiet: Quiet = False,
@@ -133,13 +140,15 @@ def apply(
 ) -> None:
     """Apply a fitted recipe to new data using only learned state; train-only steps are skipped."""
     from prepkit.fitted import load_fitted
-    from prepkit.runner import apply_fitted
+    from prepkit.runner import apply_fitted, write_report
 
     try:
-        _, report = apply_fitted(load_fitted(fitted), input, output, fmt, output_format)
+        _, result = apply_fitted(load_fitted(fitted), input, output, fmt, output_format)
+        if report is not None:
+            write_report(result, report)
     except Exception as exc:
         raise _fail(exc, debug) from None
-    _emit(report, quiet, as_json, data_on_stdout=output == "-")
+    _emit(result, quiet, as_json, data_on_stdout=output == "-")
 
 
 @app.command()
@@ -168,9 +177,7 @@ def validate(
 
 @app.command()
 def steps(
-    name: Annotated[
-        str | None, typer.Argument(help="A step name, to show its parameters.")
-    ] = None,
+    name: Annotated[str | None, typer.Argument(help="A step name, to show its parameters.")] = None,
     as_json: Json = False,
 ) -> None:
     """List the steps, or show one step's parameters with types, defaults and docs."""

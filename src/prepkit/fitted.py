@@ -108,7 +108,11 @@ class FittedRecipe:
         return frame.with_columns(casts) if casts else frame
 
     def transform_frame(
-        self, frame: pl.DataFrame, part: str = "new", workdir: Path | None = None
+        self,
+        frame: pl.DataFrame,
+        part: str = "new",
+        workdir: Path | None = None,
+        quiet: bool = True,
     ) -> tuple[pl.DataFrame, RunReport]:
         """Apply to a polars frame; return it and the report of this application.
 
@@ -122,6 +126,7 @@ class FittedRecipe:
             seed=int(self.recipe.get("seed", 0)),
             workdir=workdir,
             workers=self.recipe.get("workers"),
+            quiet=quiet,
         )
         out, reports = apply_steps(self.steps, self.states, frame, ctx, part=part)
         return out, RunReport(recipe=self.recipe.get("name", "recipe"), steps=reports)

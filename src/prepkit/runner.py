@@ -33,6 +33,16 @@ class RunResult:
     paths: dict[str, str] = field(default_factory=dict)
 
 
+def write_report(report: RunReport, path: Path) -> None:
+    """The report as HTML (`.html`/`.htm`, with charts) or JSON (any other extension)."""
+    if path.suffix.lower() in (".html", ".htm"):
+        from prepkit.report.html import render_html
+
+        write_text_atomic(path, render_html(report))
+    else:
+        write_text_atomic(path, json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+
+
 def part_path(output: str | Path, part: str, split: bool) -> str | Path:
     """`out/churn.parquet` -> `out/churn_train.parquet` when the recipe splits."""
     if not split or str(output) == "-":
@@ -63,6 +73,7 @@ def run_recipe(
     fitted_path: str | Path | None = None,
     report_path: str | Path | None = None,
     write: bool = True,
+    quiet: bool = True,
 ) -> RunResult:
     """Run a recipe end to end.
 
@@ -97,7 +108,7 @@ def run_recipe(
     report.parts["input"] = {"rows": frame.height, "columns": frame.width}
 
     with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir:
-        ctx = context_for(recipe, workdir=Path(workdir))
+        ctx = context_for(recipe, workdir=Path(workdir), quiet=quiet)
         if spec.split and spec.split.kfold:
             parts = {"train": add_folds(frame, spec.split, spec.target, spec.seed)}
         elif spec.split and (spec.split.valid or spec.split.test):
@@ -111,7 +122,7 @@ def run_recipe(
         for name in ("valid", "test"):
             if name in parts:
                 out, part_report = fitted.transform_frame(
-                    parts[name], part=name, workdir=Path(workdir)
+                    parts[name], part=name, workdir=Path(workdir), quiet=quiet
                 )
                 report.steps.extend(part_report.steps)
                 outputs[name] = out
@@ -141,9 +152,7 @@ def run_recipe(
         report.seconds = round(time.perf_counter() - start, 4)
         report_target = report_path or (recipe.resolve(spec.report) if spec.report else None)
         if write and report_target is not None:
-            write_text_atomic(
-                Path(report_target), json.dumps(report.to_dict(), indent=2, default=str) + "\n"
-            )
+            write_report(report, Path(report_target))
         if failed:
             names = "; ".join(c.message for c in failed)
             error = CheckFailed(f"quality check failed: {names}", hint="no data output was written")
