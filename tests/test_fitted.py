@@ -69,3 +69,29 @@ def test_pandas_and_lazy_frames(fitted):
     assert out["x"].tolist() == [2.0, 1.0]
     lazy = fitted.transform(pl.LazyFrame({"x": [None], "n": [1]}))
     assert isinstance(lazy, pl.LazyFrame) and lazy.collect()["x"].to_list() == [2.0]
+
+
+def test_columns_the_recipe_drops_are_not_required_at_apply():
+    recipe = prepkit.load_recipe(
+        {"steps": [{"step": "drop", "columns": ["junk"]}, {"step": "impute", "columns": ["x"]}]}
+    )
+    fitted = recipe.fit(pl.DataFrame({"x": [1.0, None], "junk": ["a", "b"], "keep": [1, 2]}))
+    assert fitted.required_columns() == ["x", "keep"]
+    assert fitted.transform(pl.DataFrame({"x": [None], "keep": [3]})).to_dicts() == [
+        {"x": 1.0, "keep": 3}
+    ]
+    with pytest.raises(DataError, match="missing column\\(s\\) the recipe was fitted with: keep"):
+        fitted.transform(pl.DataFrame({"x": [None]}))
+
+
+def test_text_dates_in_new_data_are_parsed_to_the_training_type():
+    from datetime import date
+
+    fitted = prepkit.load_recipe({"steps": []}).fit(pl.DataFrame({"d": [date(2024, 1, 2)]}))
+    assert fitted.transform(pl.DataFrame({"d": ["2025-03-04"]}))["d"].to_list() == [
+        date(2025, 3, 4)
+    ]
+    with pytest.raises(
+        DataError, match="column 'd' has type String, but the recipe was fitted on Date"
+    ):
+        fitted.transform(pl.DataFrame({"d": ["not a date"]}))

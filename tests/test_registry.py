@@ -60,3 +60,36 @@ def test_empty_selection_is_a_noop_and_state_is_json(name):
     out = step.apply(frame, state, ctx)
     if cls.phase == "transform":
         assert out.equals(frame)
+
+
+def _mixed(rows: int) -> pl.DataFrame:
+    frame = pl.DataFrame(
+        {
+            "num": [1.5, None, 3.0, 4.0, 10.0, 2.0, 2.5, 3.5],
+            "count": [1, 2, 2, 3, 1, 4, 2, 3],
+            "cat": ["a", "b", None, "a", "b", "a", "b", "a"],
+            "text": ["a short review text"] * 4 + ["another longer text here"] * 4,
+            "y": [0, 1, 0, 1, 0, 1, 0, 1],
+        }
+    )
+    return frame.head(rows)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 8])
+@pytest.mark.parametrize("name", STEPS)
+def test_default_params_on_tiny_frames_work_or_fail_clearly(name, rows, tmp_path):
+    """0-, 1- and 8-row frames either work (and survive a JSON round trip) or raise a clear error."""
+    import prepkit
+    from prepkit.errors import PrepkitError
+
+    try:
+        recipe = prepkit.load_recipe({"target": "y", "steps": [{"step": name}]})
+    except PrepkitError:
+        pytest.skip("step needs options")
+    frame = _mixed(rows)
+    try:
+        fitted = recipe.fit(frame)
+    except PrepkitError:
+        return
+    loaded = prepkit.load_fitted(fitted.save(tmp_path / "f.json"))
+    assert loaded.transform(frame).equals(fitted.transform(frame))

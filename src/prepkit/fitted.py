@@ -37,6 +37,18 @@ def _kind(dtype: pl.DataType) -> str:
     return "string"
 
 
+def _cast_expr(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """Cast a column of new data to its training dtype; text dates are parsed."""
+    col = pl.col(name)
+    if source == pl.String and target == pl.Date:
+        return col.str.to_date().alias(name)
+    if source == pl.String and isinstance(target, pl.Datetime):
+        return col.str.to_datetime(time_unit=target.time_unit, time_zone=target.time_zone).alias(
+            name
+        )
+    return col.cast(target, strict=True)
+
+
 class FittedRecipe:
     """A recipe whose steps have learned their state. Apply it with `transform`; save it as JSON."""
 
@@ -77,9 +89,20 @@ class FittedRecipe:
         raise KeyError(f"no step '{step_id}'; steps: {[s.id for s in self.steps]}")
 
     # -- applying -------------------------------------------------------------------------------
+    def required_columns(self) -> list[str]:
+        """Training columns new data must have: those kept in the output, and those steps read.
+
+        The target is never required (new data usually has no labels).
+        """
+        needed = {c for c in self.input_schema if c in self.output_schema}
+        for step, state in zip(self.steps, self.states, strict=True):
+            if step.runs_at_apply:
+                needed.update(step.required_columns(state))
+        return [c for c in self.input_schema if c in needed and c != self.target]
+
     def check_schema(self, frame: pl.DataFrame, source: str = "input") -> pl.DataFrame:
         """Check new data against the training schema; cast compatible columns to the train dtype."""
-        missing = [c for c in self.input_schema if c not in frame.columns and c != self.target]
+        missing = [c for c in self.required_columns() if c not in frame.columns]
         if missing:
             raise DataError(
                 f"{source} is missing column(s) the recipe was fitted with: {', '.join(missing)}",
@@ -96,15 +119,16 @@ class FittedRecipe:
             new_dtype = frame.schema[name]
             if _kind(new_dtype) == _kind(train_dtype) or new_dtype == train_dtype:
                 continue
+            cast = _cast_expr(name, new_dtype, train_dtype)
             try:
-                frame[name].cast(train_dtype, strict=True)
+                frame.select(cast)
             except Exception:
                 raise DataError(
                     f"{source}: column '{name}' has type {new_dtype}, "
                     f"but the recipe was fitted on {train_text}",
                     hint="fix the column's values or cast it before applying",
                 ) from None
-            casts.append(pl.col(name).cast(train_dtype))
+            casts.append(cast)
         return frame.with_columns(casts) if casts else frame
 
     def transform_frame(

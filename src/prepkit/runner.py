@@ -15,7 +15,7 @@ from prepkit import checks as quality
 from prepkit.errors import CheckFailed, RecipeError
 from prepkit.fitted import FittedRecipe
 from prepkit.frames import to_polars
-from prepkit.io import read_table, write_table
+from prepkit.io import detect_format, read_table, write_table
 from prepkit.io.atomic import write_text_atomic
 from prepkit.pipeline import context_for, fit_frame
 from prepkit.recipe import Recipe
@@ -163,6 +163,18 @@ def run_recipe(
     return RunResult(outputs=frames, fitted=fitted, report=report, paths=paths)
 
 
+def _recipe_read_options(fitted: FittedRecipe, path: str | Path, fmt: str | None) -> dict[str, Any]:
+    """New data in the training input's format is read with the training input's options."""
+    spec = fitted.recipe.get("input") or {}
+    if not spec.get("options"):
+        return {}
+    try:
+        same = detect_format(path, fmt) == detect_format(spec["path"], spec.get("format"))
+    except RecipeError:
+        return {}
+    return dict(spec["options"]) if same else {}
+
+
 def apply_fitted(
     fitted: FittedRecipe,
     input: str | Path,
@@ -172,7 +184,7 @@ def apply_fitted(
 ) -> tuple[pl.DataFrame, RunReport]:
     """`prepkit apply`: read new data, apply the learned state, write atomically."""
     start = time.perf_counter()
-    frame = read_table(input, fmt)
+    frame = read_table(input, fmt, _recipe_read_options(fitted, input, fmt))
     with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir:
         out, report = fitted.transform_frame(frame, workdir=Path(workdir))
         write_table(out, output, output_format or (fmt if str(output) == "-" else None))

@@ -92,6 +92,15 @@ class Step:
         """Whether `apply` runs this step on new data (train-only steps are skipped)."""
         return self.phase == "transform"
 
+    def required_columns(self, state: dict[str, Any]) -> list[str]:
+        """Input columns this step reads at apply time (new data must have them).
+
+        By default the `columns` list of the state; steps that keep columns elsewhere override it,
+        and steps that only remove columns return [] (absent columns need no dropping).
+        """
+        columns = state.get("columns")
+        return [c for c in columns if isinstance(c, str)] if isinstance(columns, list) else []
+
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
         return {}
 

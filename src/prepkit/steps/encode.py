@@ -411,6 +411,9 @@ class Encode(Step):
                 seen.add(name)
 
     # -- applying ---------------------------------------------------------------------------------
+    def required_columns(self, state: dict[str, Any]) -> list[str]:
+        return list(state["encodings"])
+
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         columns = state["columns"]
         if not columns:

@@ -1,0 +1,384 @@
+"""Column steps: select, drop, rename and cast columns; drop constant or mostly-missing columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from pydantic import Field, field_validator
+
+from prepkit.columns import Selector, select_columns
+from prepkit.dtypes import parse_dtype
+from prepkit.errors import DataError, RecipeError, suggest
+from prepkit.steps.base import Step, StepContext, StepParams, register
+
+# how many offending values a failed cast shows
+_SHOWN = 5
+
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+
+def _missing(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """Null, and NaN for float columns: both count as missing."""
+    col = pl.col(column)
+    return col.is_null() | col.is_nan() if frame.schema[column].is_float() else col.is_null()
+
+
+def _require(frame: pl.DataFrame, names: list[str], step: str, target: str | None) -> list[str]:
+    """The names present in the frame; a missing name is an error unless it is the target."""
+    for name in names:
+        if name not in frame.columns and name != target:
+            raise DataError(
+                f"{step}: column '{name}' does not exist{suggest(name, frame.columns)}",
+                hint=f"available columns: {', '.join(frame.columns)}",
+            )
+    return [n for n in names if n in frame.columns]
+
+
+@register("select")
+class Select(Step):
+    """Keep only the selected columns, in the selector's order (the target stays, last).
+
+    The columns are resolved at fit time; apply keeps exactly those. The recipe's target is kept
+    even when not selected, unless `keep_target: false`; new data without the target is fine.
+
+    ```yaml
+    - step: select
+      columns: [age, income, {regex: "^score_"}]
+    - step: select
+      columns: {dtype: numeric, exclude: [id]}
+    ```
+    """
+
+    class Params(StepParams):
+        columns: Selector = Field(description="Columns to keep (selector), in this order.")
+        keep_target: bool = Field(
+            True, description="Keep the recipe's target column even when it is not selected."
+        )
+
+    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+        columns = select_columns(frame, self.params.columns, ctx.target)
+        if not columns:
+            raise DataError(
+                "select: the selector matches no columns, so nothing would be kept",
+                hint=f"available columns: {', '.join(frame.columns)}",
+            )
+        target = ctx.target
+        if self.params.keep_target and target in frame.columns and target not in columns:
+            columns.append(target)
+        return {"columns": columns}
+
+    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
+        return frame.select(_require(frame, state["columns"], "select", ctx.target))
+
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"kept": after.width, "dropped": before.width - after.width}
+
+
+@register("drop")
+class Drop(Step):
+    """Remove the selected columns.
+
+    The columns are resolved at fit time; at apply time, learned columns that are absent from new
+    data are simply not there to drop. The target is dropped only when named explicitly.
+
+    ```yaml
+    - step: drop
+      columns: {regex: "_raw$|^customer_id$"}
+    ```
+    """
+
+    class Params(StepParams):
+        columns: Selector = Field(description="Columns to remove (selector).")
+
+    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+        return {"columns": select_columns(frame, self.params.columns, ctx.target)}
+
+    def required_columns(self, state: dict[str, Any]) -> list[str]:
+        return []  # a column that is already absent needs no dropping
+
+    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
+        return frame.drop([c for c in state["columns"] if c in frame.columns])
+
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"dropped": before.width - after.width}
+
+
+@register("rename")
+class Rename(Step):
+    """Rename columns with a `{old: new}` mapping.
+
+    An old name that is not in the data is an error (with a "did you mean" suggestion); so is a
+    new name that collides with a column that is kept. At apply time, new data without the target
+    column is fine. Renaming the target makes later steps miss it (a warning says so).
+
+    ```yaml
+    - step: rename
+      mapping: {cust_id: customer_id, amt: amount}
+    ```
+    """
+
+    class Params(StepParams):
+        mapping: dict[str, str] = Field(description="Old name -> new name.")
+
+        @field_validator("mapping")
+        @classmethod
+        def _unique(cls, mapping: dict[str, str]) -> dict[str, str]:
+            new = list(mapping.values())
+            twice = sorted({n for n in new if new.count(n) > 1})
+            if twice:
+                raise ValueError(f"two columns would be renamed to {', '.join(twice)}")
+            return mapping
+
+    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+        mapping = self.params.mapping
+        _require(frame, list(mapping), "rename", None)
+        kept = set(frame.columns) - set(mapping)
+        clash = [new for new in mapping.values() if new in kept]
+        if clash:
+            raise DataError(
+                f"rename: new name(s) already used by other columns: {', '.join(clash)}",
+                hint="drop or rename those columns first, or choose other names",
+            )
+        if ctx.target in mapping:
+            ctx.warn(f"rename: the target '{ctx.target}' is renamed; later steps will not find it")
+        return {"mapping": dict(mapping)}
+
+    def required_columns(self, state: dict[str, Any]) -> list[str]:
+        return list(state["mapping"])
+
+    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
+        present = _require(frame, list(state["mapping"]), "rename", ctx.target)
+        return frame.rename({old: state["mapping"][old] for old in present})
+
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"renamed": {o: n for o, n in state["mapping"].items() if o in before.columns}}
+
+
+def _cast(frame: pl.DataFrame, column: str, dtype: pl.DataType) -> pl.Expr:
+    """Cast without failing: a value that cannot be represented becomes null."""
+    source = frame.schema[column]
+    col = pl.col(column)
+    if isinstance(source, (pl.Categorical, pl.Enum)) and not isinstance(dtype, pl.Categorical):
+        col, source = col.cast(pl.String), pl.String()
+    if source == pl.String:
+        text = col.str.strip_chars()
+        if dtype == pl.Date:
+            return text.str.to_date(strict=False)
+        if isinstance(dtype, pl.Datetime):
+            return text.str.to_datetime(
+                time_unit=dtype.time_unit, time_zone=dtype.time_zone, strict=False
+            )
+        if dtype == pl.Time:
+            return text.str.to_time(strict=False)
+        if dtype == pl.Boolean:
+            words = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
+            return text.str.to_lowercase().replace_strict(
+                words, default=None, return_dtype=pl.Boolean
+            )
+        if dtype.is_numeric():
+            return text.cast(dtype, strict=False)
+    if source.is_float() and dtype.is_integer():
+        # truncating 2.7 to 2 would silently change data: a fractional value cannot be cast
+        whole = col.is_finite() & (col == col.floor())
+        return pl.when(whole).then(col.cast(dtype, strict=False))
+    if isinstance(dtype, pl.Categorical) and source != pl.String:
+        return col.cast(pl.String).cast(dtype)
+    return col.cast(dtype, strict=False)
+
+
+@register("cast")
+class Cast(Step):
+    """Change column types, e.g. `{age: int64, signup: date, plan: category}`.
+
+    Dtype names: `int8`..`int64`, `uint8`..`uint64`, `float32`, `float64`, `str`, `bool`,
+    `category`, `date`, `datetime`, `time`, `duration`.
+    Text is trimmed before it is parsed; dates and datetimes are parsed with an inferred format;
+    `bool` reads true/false, yes/no, t/f, y/n, 1/0 (any case). A float with a fractional part is
+    not an integer (no silent truncation). With `strict: true` (default) a value that cannot be
+    cast is an error that names the column and shows some offending values; with
+    `strict: false` it becomes null, and the report counts how many did.
+
+    ```yaml
+    - step: cast
+      dtypes: {age: int64, signup: date, plan: category}
+      strict: false
+    ```
+    """
+
+    class Params(StepParams):
+        dtypes: dict[str, str] = Field(description="Column -> dtype name (int64, str, date, ...).")
+        strict: bool = Field(
+            True, description="Fail on values that cannot be cast (false: they become null)."
+        )
+
+        @field_validator("dtypes")
+        @classmethod
+        def _known(cls, dtypes: dict[str, str]) -> dict[str, str]:
+            for column, name in dtypes.items():
+                try:
+                    parse_dtype(name)
+                except RecipeError as exc:
+                    raise ValueError(f"{column}: {exc}") from None
+            return dtypes
+
+    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+        _require(frame, list(self.params.dtypes), "cast", None)
+        return {"dtypes": dict(self.params.dtypes)}
+
+    def required_columns(self, state: dict[str, Any]) -> list[str]:
+        return list(state["dtypes"])
+
+    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
+        present = _require(frame, list(state["dtypes"]), "cast", ctx.target)
+        exprs = []
+        for column in present:
+            dtype = parse_dtype(state["dtypes"][column])
+            expr = _cast(frame, column, dtype).alias(column)
+            try:
+                cast = frame.select(expr, _missing(frame, column).alias("__was_missing"))
+            except pl.exceptions.PolarsError as exc:
+                raise DataError(
+                    f"cast: cannot cast column '{column}' from {frame.schema[column]} "
+                    f"to {state['dtypes'][column]}: {str(exc).splitlines()[0]}",
+                    hint="cast it to another type first (e.g. str), or drop it",
+                ) from None
+            failed = cast[column].is_null() & ~cast["__was_missing"]
+            bad = int(failed.sum())
+            if bad:
+                shown = frame[column].filter(failed).unique(maintain_order=True).head(_SHOWN)
+                values = ", ".join(repr(v) for v in shown.to_list())
+                if self.params.strict:
+                    raise DataError(
+                        f"cast: {bad} value(s) of column '{column}' cannot be cast to "
+                        f"{state['dtypes'][column]}, e.g. {values}",
+                        hint="fix or remove those values, or use strict: false to turn them "
+                        "into nulls",
+                    )
+                ctx.warn(
+                    f"cast: {bad} value(s) of '{column}' could not be cast to "
+                    f"{state['dtypes'][column]} and became null (e.g. {values})"
+                )
+            exprs.append(cast[column])
+        return frame.with_columns(exprs) if exprs else frame
+
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        columns = [c for c in state["dtypes"] if c in before.columns and c in after.columns]
+        nulls = {}
+        for c in columns:
+            was = int(before.select(_missing(before, c).sum()).item())
+            n = after[c].null_count() - was
+            if n:
+                nulls[c] = n
+        return {"cast": {c: state["dtypes"][c] for c in columns}, "nulls_created": nulls}
+
+
+@register("drop_constant")
+class DropConstant(Step):
+    """Drop columns that hold a single distinct value at fit time.
+
+    A missing value counts as a value (so `[1, null]` is not constant) unless
+    `ignore_nulls: true`, in which case a column whose non-missing values are all equal — or that
+    is entirely missing — is constant. The list is learned at fit time and reused at apply time.
+    A frame with no rows has no constant columns. The target is never dropped unless named.
+
+    ```yaml
+    - step: drop_constant
+      columns: all
+      ignore_nulls: true
+    ```
+    """
+
+    class Params(StepParams):
+        columns: Selector = Field("all", description="Columns to check (selector).")
+        ignore_nulls: bool = Field(
+            False, description="Ignore missing values when counting distinct values."
+        )
+
+    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+        columns = select_columns(frame, self.params.columns, ctx.target)
+        if not columns or frame.height == 0:
+            return {"columns": []}
+        if self.params.ignore_nulls:
+            exprs = [
+                pl.col(c).filter(~_missing(frame, c)).n_unique().le(1).alias(c) for c in columns
+            ]
+        else:
+            exprs = [pl.col(c).n_unique().eq(1).alias(c) for c in columns]
+        flags = frame.select(exprs).row(0, named=True)
+        constant = [c for c in columns if flags[c]]
+        if frame.height == 1 and constant:
+            ctx.warn("drop_constant: fitted on a single row, so every column is constant")
+        return {"columns": constant}
+
+    def required_columns(self, state: dict[str, Any]) -> list[str]:
+        return []  # a column that is already absent needs no dropping
+
+    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
+        return frame.drop([c for c in state["columns"] if c in frame.columns])
+
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"dropped": [c for c in state["columns"] if c in before.columns]}
+
+
+@register("drop_missing")
+class DropMissing(Step):
+    """Drop columns whose fraction of missing values at fit time exceeds `threshold`.
+
+    Missing means null, and NaN in float columns. The list is learned at fit time and reused at
+    apply time (new data is not measured). A frame with no rows drops nothing. The target is never
+    dropped unless named.
+
+    ```yaml
+    - step: drop_missing
+      threshold: 0.5      # drop columns that are more than half empty
+    ```
+    """
+
+    class Params(StepParams):
+        columns: Selector = Field("all", description="Columns to check (selector).")
+        threshold: float = Field(
+            0.5,
+            ge=0,
+            le=1,
+            description="Drop a column when its missing fraction is above this (0..1).",
+        )
+
+    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+        columns = select_columns(frame, self.params.columns, ctx.target)
+        if not columns or frame.height == 0:
+            return {"columns": [], "missing_fraction": {}}
+        fractions = frame.select(_missing(frame, c).mean().alias(c) for c in columns).row(
+            0, named=True
+        )
+        dropped = [c for c in columns if fractions[c] > self.params.threshold]
+        return {
+            "columns": dropped,
+            "missing_fraction": {c: float(fractions[c]) for c in dropped},
+        }
+
+    def required_columns(self, state: dict[str, Any]) -> list[str]:
+        return []  # a column that is already absent needs no dropping
+
+    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
+        return frame.drop([c for c in state["columns"] if c in frame.columns])
+
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "dropped": {
+                c: round(f, 4) for c, f in state["missing_fraction"].items() if c in before.columns
+            }
+        }

@@ -1,0 +1,82 @@
+"""Duplicate rows: drop repeated rows of the training data (and optionally of new data)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import Field
+
+from prepkit.columns import Selector, select_columns
+from prepkit.errors import DataError
+from prepkit.steps.base import Step, StepContext, StepParams, register
+
+
+@register("drop_duplicates")
+class DropDuplicates(Step):
+    """Drop rows that repeat an earlier (or later) row, keeping the order of the rows kept.
+
+    Rows are compared on `subset` (default: every column, the target included); missing values
+    compare equal to each other, as in pandas' `drop_duplicates`. `keep: first` keeps the first
+    copy, `last` the last copy, `none` drops every copy of a repeated row. Phase: `train_only`
+    (only training rows are dropped) unless `at_apply: true`, which also dedupes new data.
+
+    ```yaml
+    - step: drop_duplicates
+      subset: [customer_id, date]
+      keep: last
+    ```
+    """
+
+    class Params(StepParams):
+        subset: Selector | None = Field(
+            None,
+            description="Columns that define a duplicate (selector or list); default all columns.",
+        )
+        keep: Literal["first", "last", "none"] = Field(
+            "first", description="Which copy to keep: first, last, or none (drop every copy)."
+        )
+        at_apply: bool = Field(
+            False, description="Also drop duplicate rows from new data at apply time."
+        )
+
+    phase = "train_only"
+
+    @property
+    def runs_at_apply(self) -> bool:
+        return self.params.at_apply
+
+    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+        if self.params.subset is None:
+            return {"subset": list(frame.columns)}
+        subset = select_columns(frame, self.params.subset, ctx.target)
+        if not subset:
+            ctx.warn("drop_duplicates: the subset selects no columns; no rows dropped")
+        return {"subset": subset}
+
+    def required_columns(self, state: dict[str, Any]) -> list[str]:
+        return list(state["subset"])
+
+    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
+        # new data may come without the target: compare on the other columns
+        subset = [c for c in state["subset"] if c in frame.columns or c != ctx.target]
+        missing = [c for c in subset if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"drop_duplicates: column(s) not in the data: {', '.join(missing)}",
+                hint=f"available columns: {', '.join(frame.columns)}",
+            )
+        if not subset or frame.height < 2:
+            return frame
+        key = pl.struct(subset)
+        keep = {
+            "first": key.is_first_distinct(),
+            "last": key.is_last_distinct(),
+            "none": ~key.is_duplicated(),
+        }[self.params.keep]
+        return frame.filter(keep)
+
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"duplicates_removed": before.height - after.height}
