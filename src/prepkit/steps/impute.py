@@ -10,6 +10,7 @@ from pydantic import Field
 
 from prepkit.columns import Selector, require_numeric, select_columns
 from prepkit.errors import DataError
+from prepkit.stats import quantiles
 from prepkit.steps.base import Step, StepContext, StepParams, register
 
 
@@ -69,13 +70,16 @@ class Impute(Step):
                 default = 0 if frame.schema[c].is_numeric() else "missing"
                 fill[c] = p.fill_value if p.fill_value is not None else default
             return {"columns": columns, "fill": fill}
-        clean = frame.select(pl.when(~_missing(frame, c)).then(pl.col(c)).alias(c) for c in columns)
-        if p.strategy == "mean":
-            values = clean.select(pl.col(columns).mean()).row(0)
-        elif p.strategy == "median":
-            values = clean.select(pl.col(columns).median()).row(0)
+        if p.strategy == "median":
+            medians = quantiles(frame, columns, [0.5])
+            values = tuple(None if m is None else m[0] for m in medians.values())
         else:
-            values = tuple(self._most_frequent(clean[c]) for c in columns)
+            present = [pl.when(~_missing(frame, c)).then(pl.col(c)).alias(c) for c in columns]
+            if p.strategy == "mean":
+                values = frame.select(e.mean() for e in present).row(0)
+            else:
+                clean = frame.select(present)
+                values = tuple(self._most_frequent(clean[c]) for c in columns)
         fill = {c: _plain(v) for c, v in zip(columns, values, strict=True)}
         empty = [
             c for c, v in fill.items() if v is None or (isinstance(v, float) and math.isnan(v))

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from prepkit.columns import Selector, require_numeric, select_columns
 from prepkit.errors import DataError
+from prepkit.stats import quantiles
 from prepkit.steps.base import Phase, Step, StepContext, StepParams, register
 
 
@@ -123,8 +124,8 @@ class Outliers(Step):
         require_numeric(frame, columns, "outliers")
         if not columns:
             return {"columns": [], "bounds": {}}
-        values = frame.select(_value(frame, c).cast(pl.Float64).alias(c) for c in columns)
         if p.method == "zscore":
+            values = frame.select(_value(frame, c).cast(pl.Float64).alias(c) for c in columns)
             mean = values.select(pl.all().mean()).row(0)
             std = values.select(pl.all().std(ddof=0)).row(0)
             pairs = [
@@ -133,9 +134,7 @@ class Outliers(Step):
             ]
         else:
             q = (0.25, 0.75) if p.method == "iqr" else (p.lower, p.upper)
-            low = values.select(pl.all().quantile(q[0], interpolation="linear")).row(0)
-            high = values.select(pl.all().quantile(q[1], interpolation="linear")).row(0)
-            pairs = [None if lo is None else (lo, hi) for lo, hi in zip(low, high, strict=True)]
+            pairs = list(quantiles(frame, columns, q).values())
             if p.method == "iqr":
                 pairs = [
                     None
