@@ -76,6 +76,21 @@ class StepContext:
         return self.target
 
 
+class PhaseByParams:
+    """A `phase` that depends on the step's parameters.
+
+    Read from the class (registry listings, `prepkit steps`) it is the default phase; read from a
+    step it is what that step's parameters make it.
+    """
+
+    def __init__(self, default: Phase, rule: Any) -> None:
+        self.default = default
+        self.rule = rule
+
+    def __get__(self, step: Step | None, owner: type | None = None) -> Phase:
+        return self.default if step is None else self.rule(step)
+
+
 class Step:
     """Base class of all steps. Subclasses set `name` (via @register), `Params` and `phase`."""
 

@@ -10,22 +10,7 @@ from pydantic import Field, model_validator
 from prepkit.columns import Selector, require_numeric, select_columns
 from prepkit.errors import DataError
 from prepkit.stats import quantiles
-from prepkit.steps.base import Phase, Step, StepContext, StepParams, register
-
-
-class PhaseByParams:
-    """A `phase` that depends on the step's parameters.
-
-    Read from the class (registry listings, `prepkit steps`) it is the default phase; read from a
-    step it is what that step's parameters make it.
-    """
-
-    def __init__(self, default: Phase, rule: Any) -> None:
-        self.default = default
-        self.rule = rule
-
-    def __get__(self, step: Step | None, owner: type | None = None) -> Phase:
-        return self.default if step is None else self.rule(step)
+from prepkit.steps.base import PhaseByParams, Step, StepContext, StepParams, register
 
 
 def _value(frame: pl.DataFrame, column: str) -> pl.Expr:
