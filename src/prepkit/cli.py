@@ -67,7 +67,7 @@ def _emit(report, quiet: bool, as_json: bool, data_on_stdout: bool) -> None:
     if as_json and not data_on_stdout:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
     if not quiet:
-        render(report, err)
+        render(report)
 
 
 @app.command()

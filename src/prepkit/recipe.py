@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -293,7 +294,7 @@ class Recipe:
         if path == "-":
             return "-"
         p = Path(path).expanduser()
-        return p if p.is_absolute() else self.base_dir / p
+        return p if p.is_absolute() else Path(os.path.normpath(self.base_dir / p))
 
     def to_dict(self) -> dict[str, Any]:
         """The normalized recipe, as stored in the fitted artifact."""

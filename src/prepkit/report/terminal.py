@@ -1,66 +1,103 @@
-"""The run report as rich tables on stderr."""
+"""The run report as a compact rich table on stderr (the JSON/HTML reports have every detail)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from prepkit.report import RunReport
+from prepkit.report import RunReport, StepReport
+
+MAX_ITEMS = 4
 
 
-def _fmt_changes(changes: dict[str, Any], limit: int = 6) -> str:
-    parts = []
-    for key, value in changes.items():
-        if isinstance(value, dict):
-            inner = ", ".join(f"{k}={v}" for k, v in list(value.items())[:limit])
-            more = f", +{len(value) - limit} more" if len(value) > limit else ""
-            parts.append(f"{key}: {inner}{more}")
-        elif isinstance(value, list):
-            if value and isinstance(value[0], dict):
-                parts.append(f"{key}: {len(value)} listed")  # e.g. worst rows; in the JSON report
-            else:
-                shown = ", ".join(map(str, value[:limit]))
-                parts.append(f"{key}: {shown}" + (" ..." if len(value) > limit else ""))
-        else:
-            parts.append(f"{key}: {value}")
-    return "\n".join(parts)
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fmt_value(value: Any) -> str | None:
+    """A short rendering of one change, or None for details left to the JSON report."""
+    if _number(value) or isinstance(value, (str, bool)):
+        return (
+            f"{value:,.4g}"
+            if isinstance(value, float)
+            else f"{value:,}"
+            if _number(value)
+            else str(value)
+        )
+    if (
+        isinstance(value, dict)
+        and value
+        and all(_number(v) or isinstance(v, str) for v in value.values())
+    ):
+        items = [f"{k}={_fmt_value(v)}" for k, v in list(value.items())[:MAX_ITEMS]]
+        more = f" (+{len(value) - MAX_ITEMS} more)" if len(value) > MAX_ITEMS else ""
+        return ", ".join(items) + more
+    if isinstance(value, list) and value and all(isinstance(v, (str, int, float)) for v in value):
+        more = f" (+{len(value) - MAX_ITEMS} more)" if len(value) > MAX_ITEMS else ""
+        return ", ".join(map(str, value[:MAX_ITEMS])) + more
+    return None
+
+
+def summarize(step: StepReport) -> str:
+    """Counts and short lists from a step's changes; nested details stay in the JSON report."""
+    lines = []
+    for key, value in step.changes.items():
+        text = _fmt_value(value)
+        if text:
+            lines.append(f"{key}: {text}")
+    lines.extend(f"[yellow]warning:[/] {w}" for w in step.warnings)
+    return "\n".join(lines)
+
+
+def _console() -> Console:
+    # cron and CI logs are not terminals: use a readable width instead of rich's 80 columns
+    width = None if sys.stderr.isatty() else int(os.environ.get("COLUMNS", 140))
+    return Console(stderr=True, width=width)
 
 
 def render(report: RunReport, console: Console | None = None) -> None:
-    console = console or Console(stderr=True)
-    for part in dict.fromkeys(s.part for s in report.steps):
-        table = Table(title=f"{report.recipe} - {part}", title_justify="left")
-        for col, kw in (
-            ("#", {"justify": "right"}),
-            ("step", {}),
-            ("rows in", {"justify": "right"}),
-            ("rows out", {"justify": "right"}),
-            ("columns +/-", {}),
-            ("changes", {}),
-            ("time", {"justify": "right"}),
-        ):
-            table.add_column(col, **kw)
-        for i, s in enumerate(report.steps_for(part), 1):
-            cols = ""
-            if s.columns_added:
-                cols += f"+{len(s.columns_added)}"
-            if s.columns_removed:
-                cols += f" -{len(s.columns_removed)}"
-            changes = "skipped (train only)" if s.skipped else _fmt_changes(s.changes)
-            if s.warnings:
-                changes += "".join(f"\n[yellow]warning: {w}[/]" for w in s.warnings)
+    console = console or _console()
+    train = report.steps_for("train")
+    if train:
+        table = Table(title=f"{report.recipe}: fit on train", title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("step", no_wrap=True)
+        table.add_column("rows in", justify="right")
+        table.add_column("rows out", justify="right")
+        table.add_column("columns", no_wrap=True)
+        table.add_column("changes")
+        table.add_column("time", justify="right")
+        for i, s in enumerate(train, 1):
+            cols = " ".join(
+                t for t in (
+                    f"+{len(s.columns_added)}" if s.columns_added else "",
+                    f"-{len(s.columns_removed)}" if s.columns_removed else "",
+                ) if t
+            )  # fmt: skip
             table.add_row(
-                str(i), s.id, f"{s.rows_in:,}", f"{s.rows_out:,}", cols.strip(), changes,
+                str(i), s.id, f"{s.rows_in:,}", f"{s.rows_out:,}", cols, summarize(s),
                 f"{s.seconds:.2f}s",
             )  # fmt: skip
         console.print(table)
+    for part in dict.fromkeys(s.part for s in report.steps if s.part != "train"):
+        steps = report.steps_for(part)
+        skipped = [s.id for s in steps if s.skipped]
+        warnings = [f"{s.id}: {w}" for s in steps for w in s.warnings]
+        line = f"{part}: {steps[0].rows_in:,} rows in, {steps[-1].rows_out:,} rows out"
+        if skipped:
+            line += f"; train-only steps skipped: {', '.join(skipped)}"
+        console.print(line, highlight=False)
+        for warning in warnings:
+            console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
     for check in report.checks:
         mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
-        console.print(f"check {check.metric}: {mark} {check.message}")
+        console.print(f"check {mark}: {check.message}", highlight=False)
     for part, path in report.outputs.items():
-        console.print(f"wrote {part}: {path}")
+        console.print(f"wrote {part}: {path}", highlight=False, soft_wrap=True)
     if report.fitted:
-        console.print(f"wrote fitted recipe: {report.fitted}")
-    console.print(f"done in {report.seconds:.2f}s")
+        console.print(f"wrote fitted recipe: {report.fitted}", highlight=False, soft_wrap=True)
+    console.print(f"done in {report.seconds:.2f}s", highlight=False)
