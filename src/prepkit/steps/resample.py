@@ -1,0 +1,835 @@
+"""Resampling for imbalanced classes: over-, under- and combined sampling with imbalanced-learn.
+
+Every step here is `train_only`: it changes the training rows and is skipped by `prepkit apply`
+and on the valid/test parts of a split, so nothing synthetic leaks into evaluation data.
+
+How rows come out, for every sampler:
+
+- original rows that are kept come first, in their original order; added rows follow, in the
+  order imbalanced-learn generates them (class by class);
+- feature columns of synthetic rows hold the sampler's values: integer columns are rounded back to
+  integers, categorical/boolean columns (SMOTENC/SMOTEN) keep their levels and dtype;
+- columns that are not features (ids, dates, free text) are null in synthetic rows; rows that are
+  whole copies of an original row (`oversample` without `shrinkage`) copy every column;
+- `mark_synthetic: true` adds a boolean `synthetic` column (true for added rows).
+
+Feature values are handed to imbalanced-learn as numpy arrays at the step edge, so for numeric
+data the rows out are exactly imbalanced-learn's own `fit_resample` output for the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from prepkit.columns import Selector, dtype_group, select_columns
+from prepkit.errors import DataError, suggest
+from prepkit.steps.base import Step, StepContext, StepParams, register
+
+Strategy = (
+    Literal["auto", "minority", "majority", "not majority", "not minority", "all"]
+    | float
+    | dict[int | str, int]
+)
+MARK = "synthetic"
+
+
+# -- shared parameters ----------------------------------------------------------------------------
+class ResampleParams(StepParams):
+    columns: Selector = Field(
+        "all",
+        description="Feature columns the sampler looks at (default: all but the target). "
+        "Other columns are carried along (null in synthetic rows).",
+    )
+    sampling_strategy: Strategy = Field(
+        "auto",
+        description="Which classes to resample: auto, minority, majority, 'not majority', "
+        "'not minority', all, a float ratio minority/majority (binary targets), or a mapping "
+        "{class: number of rows wanted}.",
+    )
+    mark_synthetic: bool = Field(
+        False, description="Add a boolean `synthetic` column (true for added rows)."
+    )
+
+
+class KNeighborsParams(ResampleParams):
+    k_neighbors: int = Field(
+        5,
+        ge=1,
+        description="Neighbours used to interpolate; lowered (with a warning) for small classes.",
+    )
+
+
+# -- conversions at the numpy edge ------------------------------------------------------------------
+def _key(value: Any) -> str:
+    """A class label as text, the same way for YAML keys, numpy values and polars' String cast."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _labels(series: pl.Series) -> np.ndarray:
+    if isinstance(series.dtype, (pl.Categorical, pl.Enum)):
+        series = series.cast(pl.String)
+    return series.to_numpy()
+
+
+def _class_counts(series: pl.Series) -> dict[str, int]:
+    counts = series.value_counts(name="n").sort(series.name)
+    return {
+        _key(v): int(n)
+        for v, n in zip(counts[series.name].to_list(), counts["n"].to_list(), strict=True)
+    }
+
+
+def _matrix(frame: pl.DataFrame, features: list[str], categorical: list[str]) -> np.ndarray:
+    """Features as numpy: float64 when all numeric, else an object array (str/bool levels)."""
+    if not categorical:
+        # row-major, the layout imbalanced-learn's own callers usually hand it
+        return frame.select(features).cast(pl.Float64).to_numpy(order="c")
+    X = np.empty((frame.height, len(features)), dtype=object)
+    for j, name in enumerate(features):
+        s = frame[name]
+        if name in categorical:
+            X[:, j] = (
+                s.cast(pl.String) if isinstance(s.dtype, (pl.Categorical, pl.Enum)) else s
+            ).to_numpy()
+        else:
+            X[:, j] = s.cast(pl.Float64).to_numpy()
+    return X
+
+
+def _distances_matrix(X: np.ndarray, positions: list[int]) -> np.ndarray:
+    """A numeric matrix for neighbour searches: categorical columns one-hot encoded."""
+    if not positions:
+        return X.astype(np.float64, copy=False)
+    blocks = []
+    for j in range(X.shape[1]):
+        if j in positions:
+            _, inverse = np.unique(X[:, j].astype(str), return_inverse=True)
+            blocks.append(np.eye(int(inverse.max()) + 1 if len(inverse) else 0)[inverse])
+        else:
+            blocks.append(X[:, j].astype(np.float64)[:, None])
+    return np.hstack(blocks)
+
+
+def _series(name: str, values: np.ndarray, dtype: pl.DataType) -> pl.Series:
+    """Sampler output back to the column's dtype: integers rounded, categories as categories."""
+    if dtype.is_integer():
+        info = np.iinfo(str(dtype).lower())  # Int8 -> int8, UInt32 -> uint32
+        numbers = np.clip(np.rint(values.astype(np.float64)), info.min, info.max)
+        return pl.Series(name, numbers).cast(dtype)
+    if dtype.is_float():
+        return pl.Series(name, values.astype(np.float64)).cast(dtype)
+    if dtype == pl.Boolean:
+        return pl.Series(name, values.astype(bool))
+    if dtype.is_numeric():
+        return pl.Series(name, values.astype(np.float64)).cast(dtype)
+    return pl.Series(name, values.tolist(), dtype=pl.String).cast(dtype)
+
+
+@dataclass
+class Resampled:
+    """What a sampler did, in row terms.
+
+    `kept`: original rows kept (sorted; None = all); `copies`: original rows added again as whole
+    copies; `X_new`/`y_new`: synthetic rows (features and label only).
+    """
+
+    kept: np.ndarray | None = None
+    copies: np.ndarray | None = None
+    X_new: np.ndarray | None = None
+    y_new: np.ndarray | None = None
+
+
+def _split_combined(X_res: np.ndarray, y_res: np.ndarray, indices: np.ndarray, n: int) -> Resampled:
+    """Rows kept by a cleaning sampler run after SMOTE: originals (< n) and synthetic (>= n)."""
+    indices = np.sort(indices)
+    new = indices[indices >= n]
+    return Resampled(kept=indices[indices < n], X_new=X_res[new], y_new=y_res[new])
+
+
+def _lower(name: str, requested: int, allowed: int, cls: str, size: int, ctx: StepContext) -> int:
+    if requested <= allowed:
+        return requested
+    ctx.warn(f"class '{cls}' has only {size} rows: {name} lowered from {requested} to {allowed}")
+    return allowed
+
+
+# -- the family base ------------------------------------------------------------------------------
+class Resampler(Step):
+    """Shared fit/apply/describe of the resampling steps; subclasses build the imblearn sampler."""
+
+    phase = "train_only"
+    Params: ClassVar[type[StepParams]] = ResampleParams
+    sampling_type: ClassVar[str] = "over-sampling"  # how imblearn reads sampling_strategy
+    # categorical features: "smotenc" (SMOTENC/SMOTEN), "encode" (one-hot for distances only), "none"
+    categorical_support: ClassVar[str] = "encode"
+
+    # -- fit: validate and decide everything the resampling needs -------------------------------
+    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+        target = ctx.require_target(frame, self.name)
+        features, categorical = self._features(frame, ctx, target)
+        state: dict[str, Any] = {
+            "target": target,
+            "features": features,
+            "categorical": categorical,
+            "sampler": None,
+            "neighbours": {},
+        }
+        if not features:
+            return state
+        if frame.height == 0:
+            ctx.warn("no training rows: nothing to resample")
+            return state
+        self._check_missing(frame, features, target)
+        y = _labels(frame[target])
+        classes, counts = np.unique(y, return_counts=True)
+        if len(classes) < 2:
+            raise DataError(
+                f"target '{target}' has a single class ({_key(classes[0])}): "
+                f"{self.name} needs at least two classes",
+                hint="check the target column, or resample after a split that keeps every class (stratify: true)",
+            )
+        strategy = self._strategy(y)
+        targets = self._targets(strategy, y)
+        sizes = {_key(c): int(n) for c, n in zip(classes, counts, strict=True)}
+        resampled = {_key(c): sizes[_key(c)] for c, n in targets.items() if n > 0}
+        state["neighbours"] = self._neighbours(resampled, sizes, ctx)
+        state["sampler"] = self._sampler_name(features, categorical)
+        return state
+
+    def _features(
+        self, frame: pl.DataFrame, ctx: StepContext, target: str
+    ) -> tuple[list[str], list[str]]:
+        chosen = [c for c in select_columns(frame, self.params.columns, target) if c != target]
+        if MARK in frame.columns and frame.schema[MARK] == pl.Boolean:
+            chosen = [c for c in chosen if c != MARK]  # the mark of an earlier resampling step
+        groups = {c: dtype_group(frame, c) for c in chosen}
+        unusable = [c for c, g in groups.items() if g not in ("numeric", "categorical", "boolean")]
+        if unusable:
+            kinds = ", ".join(f"'{c}' ({groups[c]})" for c in unusable)
+            if self.params.columns != "all":
+                raise DataError(
+                    f"{self.name} cannot use {kinds} as features",
+                    hint="select numeric, categorical or boolean columns (columns: {exclude: [...]})",
+                )
+            ctx.warn(f"not used as features (null in synthetic rows): {kinds}")
+        features = [c for c in chosen if c not in unusable]
+        categorical = [c for c in features if groups[c] != "numeric"]
+        if categorical and self.categorical_support == "none":
+            raise DataError(
+                f"{self.name} needs numeric features, but {', '.join(categorical)} are categorical",
+                hint="use `smote` (SMOTENC handles categorical columns), encode them first, "
+                "or leave them out with columns: {exclude: [...]}",
+            )
+        return features, categorical
+
+    def _check_missing(self, frame: pl.DataFrame, features: list[str], target: str) -> None:
+        def missing(c: str) -> pl.Expr:
+            col = pl.col(c)
+            return (col.is_null() | col.is_nan()) if frame.schema[c].is_float() else col.is_null()
+
+        counts = frame.select(missing(c).sum().alias(c) for c in features).row(0, named=True)
+        bad = {c: n for c, n in counts.items() if n}
+        if bad:
+            listed = ", ".join(f"{c} ({n})" for c, n in bad.items())
+            raise DataError(
+                f"missing values in feature columns: {listed}; {self.name} cannot resample rows with gaps",
+                hint="impute first (add an `impute` step before this one), or leave those columns out",
+            )
+        n_missing = frame[target].null_count()
+        if n_missing:
+            raise DataError(
+                f"target '{target}' has {n_missing} missing labels",
+                hint="drop the rows without a label before resampling",
+            )
+
+    def _strategy(self, y: np.ndarray) -> Any:
+        """The sampling_strategy with mapping keys turned into the target's own class values."""
+        value = self.params.sampling_strategy
+        if not isinstance(value, dict):
+            return value
+        lookup = {_key(c): c for c in np.unique(y)}
+        out = {}
+        for cls, count in value.items():
+            if _key(cls) not in lookup:
+                raise DataError(
+                    f"sampling_strategy names class '{cls}', which is not in the target"
+                    f"{suggest(_key(cls), lookup)}",
+                    hint=f"classes: {', '.join(lookup)}",
+                )
+            out[lookup[_key(cls)]] = int(count)
+        return out
+
+    def _targets(self, strategy: Any, y: np.ndarray) -> dict[Any, int]:
+        from imblearn.utils import check_sampling_strategy
+
+        try:
+            return dict(check_sampling_strategy(strategy, y, self.sampling_type))
+        except ValueError as exc:
+            raise DataError(
+                f"sampling_strategy {self.params.sampling_strategy!r}: {exc}",
+                hint="use auto, minority, 'not majority', 'not minority', all, a float (binary "
+                "targets) or {class: rows}",
+            ) from None
+
+    def _neighbours(
+        self, resampled: dict[str, int], sizes: dict[str, int], ctx: StepContext
+    ) -> dict[str, int]:
+        """Neighbour counts actually used (lowered for small classes)."""
+        return {}
+
+    def _sampler_name(self, features: list[str], categorical: list[str]) -> str:
+        return self.sampler_class
+
+    sampler_class: ClassVar[str] = ""
+
+    # -- apply: resample with the decided settings ----------------------------------------------
+    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
+        self._last: dict[str, int] = {}
+        if state.get("sampler") is None:
+            return frame
+        features, categorical = state["features"], state["categorical"]
+        X = _matrix(frame, features, categorical)
+        positions = [j for j, c in enumerate(features) if c in categorical]
+        y = _labels(frame[state["target"]])
+        result = self.resample(X, y, self._strategy(y), state, positions, ctx.seed)
+        del X  # the sampler output holds its own copy: free ours before building the frame
+        out = self._assemble(frame, state, result)
+        kept = frame.height if result.kept is None else len(result.kept)
+        self._last = {
+            "rows_synthesized": 0 if result.X_new is None else len(result.X_new),
+            "rows_copied": 0 if result.copies is None else len(result.copies),
+            "rows_removed": frame.height - kept,
+        }
+        return out
+
+    def resample(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        strategy: Any,
+        state: dict[str, Any],
+        positions: list[int],
+        seed: int,
+    ) -> Resampled:
+        raise NotImplementedError
+
+    def _assemble(
+        self, frame: pl.DataFrame, state: dict[str, Any], result: Resampled
+    ) -> pl.DataFrame:
+        mark = self.params.mark_synthetic or (
+            MARK in frame.columns and frame.schema[MARK] == pl.Boolean
+        )
+        base = frame if result.kept is None else frame[result.kept]
+        if mark and MARK not in frame.columns:
+            base = base.with_columns(pl.lit(False).alias(MARK))
+        parts = [base]
+        if result.copies is not None and len(result.copies):
+            copies = frame[result.copies]
+            parts.append(copies.with_columns(pl.lit(True).alias(MARK)) if mark else copies)
+        if result.X_new is not None and len(result.X_new):
+            parts.append(self._synthetic(frame, state, result.X_new, result.y_new, mark))
+        return pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+
+    @staticmethod
+    def _synthetic(
+        frame: pl.DataFrame, state: dict[str, Any], X_new: np.ndarray, y_new: Any, mark: bool
+    ) -> pl.DataFrame:
+        m = len(X_new)
+        position = {c: j for j, c in enumerate(state["features"])}
+        columns = []
+        for name, dtype in frame.schema.items():
+            if name in position:
+                columns.append(_series(name, X_new[:, position[name]], dtype))
+            elif name == state["target"]:
+                columns.append(_series(name, np.asarray(y_new), dtype))
+            else:
+                columns.append(pl.Series(name, dtype=dtype).extend_constant(None, m))
+        out = pl.DataFrame(columns)
+        if mark:
+            out = out.with_columns(pl.lit(True).alias(MARK))
+        return out
+
+    # -- report -------------------------------------------------------------------------------------
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        target = state.get("target")
+        out: dict[str, Any] = {"sampler": state.get("sampler")}
+        if target in before.columns and target in after.columns:
+            out["class_counts_before"] = _class_counts(before[target])
+            out["class_counts_after"] = _class_counts(after[target])
+        last = getattr(self, "_last", None) or {}
+        out["rows_synthesized"] = last.get("rows_synthesized", max(after.height - before.height, 0))
+        out["rows_copied"] = last.get("rows_copied", 0)
+        out["rows_removed"] = last.get("rows_removed", max(before.height - after.height, 0))
+        if state.get("neighbours"):
+            out["neighbours_used"] = state["neighbours"]
+        if state.get("categorical"):
+            out["categorical_features"] = state["categorical"]
+        return out
+
+
+def _smallest(resampled: dict[str, int]) -> tuple[str, int] | None:
+    if not resampled:
+        return None
+    cls = min(resampled, key=lambda c: resampled[c])
+    return cls, resampled[cls]
+
+
+class SmoteFamily(Resampler):
+    """Over-samplers that interpolate between a row and its `k_neighbors` nearest same-class rows."""
+
+    Params = KNeighborsParams
+    k_param: ClassVar[str] = "k_neighbors"
+    categorical_support = "none"
+
+    def _neighbours(
+        self, resampled: dict[str, int], sizes: dict[str, int], ctx: StepContext
+    ) -> dict[str, int]:
+        k = getattr(self.params, self.k_param)
+        small = _smallest(resampled)
+        if small is None:
+            return {self.k_param: k}
+        cls, size = small
+        if size < 2:
+            raise DataError(
+                f"class '{cls}' has a single row: {self.name} needs at least 2 rows of a class to "
+                "interpolate new ones",
+                hint="use `oversample` (random copies), collect more rows, or leave this class "
+                "out with sampling_strategy: {class: rows}",
+            )
+        return {self.k_param: _lower(self.k_param, k, size - 1, cls, size, ctx)}
+
+    def _over(self, X: np.ndarray, y: np.ndarray, sampler: Any) -> Resampled:
+        n = len(X)
+        X_res, y_res = sampler.fit_resample(X, y)
+        return Resampled(X_new=X_res[n:], y_new=y_res[n:])
+
+
+def _smote_sampler(strategy: Any, seed: int, k: int, positions: list[int], n_features: int) -> Any:
+    """SMOTE for numeric features, SMOTENC for mixed, SMOTEN when all features are categorical."""
+    from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC
+
+    common = {"sampling_strategy": strategy, "random_state": seed, "k_neighbors": k}
+    if not positions:
+        return SMOTE(**common)
+    if len(positions) == n_features:
+        return SMOTEN(**common)
+    return SMOTENC(categorical_features=positions, **common)
+
+
+def _smote_name(features: list[str], categorical: list[str]) -> str:
+    if not categorical:
+        return "SMOTE"
+    return "SMOTEN" if len(categorical) == len(features) else "SMOTENC"
+
+
+# -- over-sampling ---------------------------------------------------------------------------------
+@register("oversample")
+class Oversample(Resampler):
+    """Random over-sampling: add copies of rows of the classes to grow (RandomOverSampler).
+
+    Without `shrinkage` the added rows are whole copies of original rows (every column copied).
+    With `shrinkage` (a smoothed bootstrap) numeric features get Gaussian noise scaled by
+    `shrinkage`, so the added rows are synthetic: non-feature columns are null. Shrinkage needs
+    numeric features.
+
+    ```yaml
+    - step: oversample
+      sampling_strategy: minority
+      shrinkage: 0.5          # optional smoothed bootstrap
+      mark_synthetic: true
+    ```
+    """
+
+    class Params(ResampleParams):
+        shrinkage: float | None = Field(
+            None,
+            ge=0,
+            description="Smoothed bootstrap: noise factor for added rows (numeric features only).",
+        )
+
+    sampler_class = "RandomOverSampler"
+
+    def _features(
+        self, frame: pl.DataFrame, ctx: StepContext, target: str
+    ) -> tuple[list[str], list[str]]:
+        features, categorical = super()._features(frame, ctx, target)
+        if categorical and self.params.shrinkage is not None:
+            raise DataError(
+                f"oversample with shrinkage needs numeric features, but {', '.join(categorical)} are categorical",
+                hint="drop `shrinkage`, encode those columns, or leave them out with columns: {exclude: [...]}",
+            )
+        return features, categorical
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        from imblearn.over_sampling import RandomOverSampler
+
+        n = len(X)
+        shrinkage = self.params.shrinkage
+        sampler = RandomOverSampler(
+            sampling_strategy=strategy, random_state=seed, shrinkage=shrinkage
+        )
+        if shrinkage is None:
+            # the choice depends on y only: row numbers stand in for the features
+            sampler.fit_resample(np.arange(n).reshape(-1, 1), y)
+            return Resampled(copies=sampler.sample_indices_[n:])
+        X_res, y_res = sampler.fit_resample(X, y)
+        return Resampled(X_new=X_res[n:], y_new=y_res[n:])
+
+
+@register("smote")
+class Smote(SmoteFamily):
+    """SMOTE: synthesize rows on the line between a row and one of its nearest same-class rows.
+
+    When the features include categorical or boolean columns it uses SMOTENC automatically (SMOTEN
+    when every feature is categorical): categorical values of a new row are the most frequent
+    among its neighbours, and come back with the column's own dtype and levels. Numeric columns
+    should be on comparable scales (scale first) for the neighbour search to be meaningful.
+
+    ```yaml
+    - step: smote
+      columns: {exclude: [customer_id, signup_date]}
+      sampling_strategy: auto     # grow every class to the majority's size
+      k_neighbors: 5
+      mark_synthetic: true
+    ```
+    """
+
+    categorical_support = "smotenc"
+
+    def _sampler_name(self, features: list[str], categorical: list[str]) -> str:
+        return _smote_name(features, categorical)
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        k = state["neighbours"]["k_neighbors"]
+        return self._over(X, y, _smote_sampler(strategy, seed, k, positions, X.shape[1]))
+
+
+@register("borderline_smote")
+class BorderlineSmote(SmoteFamily):
+    """Borderline-SMOTE: SMOTE only from minority rows near the class border (numeric features).
+
+    ```yaml
+    - step: borderline_smote
+      kind: borderline-1
+      k_neighbors: 5
+      m_neighbors: 10
+    ```
+    """
+
+    class Params(KNeighborsParams):
+        m_neighbors: int = Field(
+            10, ge=1, description="Neighbours used to decide whether a row is in danger."
+        )
+        kind: Literal["borderline-1", "borderline-2"] = Field(
+            "borderline-1", description="Borderline variant."
+        )
+
+    sampler_class = "BorderlineSMOTE"
+
+    def _neighbours(self, resampled, sizes, ctx):  # noqa: ANN001, ANN201
+        out = super()._neighbours(resampled, sizes, ctx)
+        out["m_neighbors"] = min(self.params.m_neighbors, sum(sizes.values()) - 1)
+        return out
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        from imblearn.over_sampling import BorderlineSMOTE
+
+        nb = state["neighbours"]
+        sampler = BorderlineSMOTE(
+            sampling_strategy=strategy, random_state=seed, k_neighbors=nb["k_neighbors"],
+            m_neighbors=nb["m_neighbors"], kind=self.params.kind,
+        )  # fmt: skip
+        return self._over(X, y, sampler)
+
+
+@register("svm_smote")
+class SvmSmote(SmoteFamily):
+    """SVM-SMOTE: SMOTE around the support vectors of a linear-kernel SVM (numeric features).
+
+    ```yaml
+    - step: svm_smote
+      k_neighbors: 5
+      m_neighbors: 10
+      out_step: 0.5
+    ```
+    """
+
+    class Params(KNeighborsParams):
+        m_neighbors: int = Field(
+            10, ge=1, description="Neighbours used to decide whether a support vector is in danger."
+        )
+        out_step: float = Field(
+            0.5, gt=0, description="Step size when extrapolating away from the border."
+        )
+
+    sampler_class = "SVMSMOTE"
+
+    def _neighbours(self, resampled, sizes, ctx):  # noqa: ANN001, ANN201
+        out = super()._neighbours(resampled, sizes, ctx)
+        out["m_neighbors"] = min(self.params.m_neighbors, sum(sizes.values()) - 1)
+        return out
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        from imblearn.over_sampling import SVMSMOTE
+
+        nb = state["neighbours"]
+        sampler = SVMSMOTE(
+            sampling_strategy=strategy, random_state=seed, k_neighbors=nb["k_neighbors"],
+            m_neighbors=nb["m_neighbors"], out_step=self.params.out_step,
+        )  # fmt: skip
+        return self._over(X, y, sampler)
+
+
+@register("adasyn")
+class Adasyn(SmoteFamily):
+    """ADASYN: like SMOTE, but more synthetic rows where the minority is harder to learn.
+
+    ```yaml
+    - step: adasyn
+      n_neighbors: 5
+    ```
+    """
+
+    class Params(ResampleParams):
+        n_neighbors: int = Field(
+            5,
+            ge=1,
+            description="Neighbours used to interpolate; lowered (with a warning) for small classes.",
+        )
+
+    k_param = "n_neighbors"
+    sampler_class = "ADASYN"
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        from imblearn.over_sampling import ADASYN
+
+        k = state["neighbours"]["n_neighbors"]
+        return self._over(
+            X, y, ADASYN(sampling_strategy=strategy, random_state=seed, n_neighbors=k)
+        )
+
+
+# -- under-sampling --------------------------------------------------------------------------------
+class Undersampler(Resampler):
+    """Under-samplers keep a subset of the original rows (every column as it was)."""
+
+    sampling_type = "under-sampling"
+
+    def _kept(self, sampler: Any, X: np.ndarray, y: np.ndarray) -> Resampled:
+        sampler.fit_resample(X, y)
+        return Resampled(kept=np.sort(sampler.sample_indices_))
+
+
+@register("undersample")
+class Undersample(Undersampler):
+    """Random under-sampling: keep a random subset of the classes to shrink (RandomUnderSampler).
+
+    Kept rows are original rows in their original order, with every column.
+
+    ```yaml
+    - step: undersample
+      sampling_strategy: 0.5     # binary: minority/majority ratio after sampling
+    ```
+    """
+
+    class Params(ResampleParams):
+        replacement: bool = Field(False, description="Draw rows with replacement.")
+
+    sampler_class = "RandomUnderSampler"
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        from imblearn.under_sampling import RandomUnderSampler
+
+        n = len(X)
+        sampler = RandomUnderSampler(
+            sampling_strategy=strategy, random_state=seed, replacement=self.params.replacement
+        )
+        sampler.fit_resample(np.arange(n).reshape(-1, 1), y)  # the choice depends on y only
+        return Resampled(kept=np.sort(sampler.sample_indices_))
+
+
+@register("near_miss")
+class NearMiss(Undersampler):
+    """NearMiss: keep the majority rows closest to the minority (version 1, 2 or 3).
+
+    Categorical features are one-hot encoded internally for the distance computation.
+
+    ```yaml
+    - step: near_miss
+      version: 1
+      n_neighbors: 3
+    ```
+    """
+
+    class Params(ResampleParams):
+        version: Literal[1, 2, 3] = Field(1, description="NearMiss heuristic (1, 2 or 3).")
+        n_neighbors: int = Field(
+            3, ge=1, description="Neighbours averaged for distances; lowered for small classes."
+        )
+        n_neighbors_ver3: int = Field(
+            3, ge=1, description="Version 3: neighbours used to pre-select majority rows."
+        )
+
+    sampler_class = "NearMiss"
+
+    def _neighbours(self, resampled, sizes, ctx):  # noqa: ANN001, ANN201
+        cls = min(sizes, key=lambda c: sizes[c])
+        size = sizes[cls]
+        return {
+            "n_neighbors": _lower("n_neighbors", self.params.n_neighbors, size, cls, size, ctx),
+            "n_neighbors_ver3": self.params.n_neighbors_ver3,
+        }
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        from imblearn.under_sampling import NearMiss as Sampler
+
+        nb = state["neighbours"]
+        sampler = Sampler(
+            sampling_strategy=strategy, version=self.params.version,
+            n_neighbors=nb["n_neighbors"], n_neighbors_ver3=nb["n_neighbors_ver3"],
+        )  # fmt: skip
+        return self._kept(sampler, _distances_matrix(X, positions), y)
+
+
+@register("tomek_links")
+class TomekLinksStep(Undersampler):
+    """Tomek links: remove rows that form a cross-class nearest-neighbour pair (cleaning).
+
+    The default `auto` removes only the majority row of each link. Categorical features are
+    one-hot encoded internally for the distance computation.
+
+    ```yaml
+    - step: tomek_links
+      sampling_strategy: all     # remove both rows of each link
+    ```
+    """
+
+    sampling_type = "clean-sampling"
+    sampler_class = "TomekLinks"
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        from imblearn.under_sampling import TomekLinks
+
+        return self._kept(
+            TomekLinks(sampling_strategy=strategy), _distances_matrix(X, positions), y
+        )
+
+
+@register("edited_nearest_neighbours")
+class EditedNearestNeighboursStep(Undersampler):
+    """Edited nearest neighbours: remove rows whose neighbours mostly disagree with their class.
+
+    ```yaml
+    - step: edited_nearest_neighbours
+      n_neighbors: 3
+      kind_sel: all      # all: every neighbour must agree; mode: the majority must
+    ```
+    """
+
+    class Params(ResampleParams):
+        n_neighbors: int = Field(3, ge=1, description="Neighbours looked at for each row.")
+        kind_sel: Literal["all", "mode"] = Field(
+            "all", description="all: remove unless every neighbour agrees; mode: unless most do."
+        )
+
+    sampling_type = "clean-sampling"
+    sampler_class = "EditedNearestNeighbours"
+
+    def _neighbours(self, resampled, sizes, ctx):  # noqa: ANN001, ANN201
+        total, k = sum(sizes.values()), self.params.n_neighbors
+        if k > total - 1:
+            ctx.warn(f"only {total} rows: n_neighbors lowered from {k} to {total - 1}")
+        return {"n_neighbors": min(k, total - 1)}
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        from imblearn.under_sampling import EditedNearestNeighbours
+
+        sampler = EditedNearestNeighbours(
+            sampling_strategy=strategy,
+            n_neighbors=state["neighbours"]["n_neighbors"],
+            kind_sel=self.params.kind_sel,
+        )
+        return self._kept(sampler, _distances_matrix(X, positions), y)
+
+
+# -- combined --------------------------------------------------------------------------------------
+class CombinedSampler(SmoteFamily):
+    """SMOTE (SMOTENC for mixed features), then a cleaning pass over all classes.
+
+    Equals imbalanced-learn's SMOTETomek / SMOTEENN with `smote=SMOTE(k_neighbors=k)`.
+    """
+
+    categorical_support = "smotenc"
+
+    def _sampler_name(self, features: list[str], categorical: list[str]) -> str:
+        return f"{_smote_name(features, categorical)}+{self.cleaner}"
+
+    cleaner: ClassVar[str] = ""
+
+    def _clean(self, state: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        n = len(X)
+        smote = _smote_sampler(
+            strategy, seed, state["neighbours"]["k_neighbors"], positions, X.shape[1]
+        )
+        X_res, y_res = smote.fit_resample(X, y)
+        cleaner = self._clean(state)
+        cleaner.fit_resample(_distances_matrix(X_res, positions), y_res)
+        return _split_combined(X_res, y_res, cleaner.sample_indices_, n)
+
+
+@register("smote_tomek")
+class SmoteTomek(CombinedSampler):
+    """SMOTE then Tomek-link cleaning on every class (imbalanced-learn's SMOTETomek).
+
+    ```yaml
+    - step: smote_tomek
+      k_neighbors: 5
+    ```
+    """
+
+    cleaner = "TomekLinks"
+
+    def _clean(self, state: dict[str, Any]) -> Any:
+        from imblearn.under_sampling import TomekLinks
+
+        return TomekLinks(sampling_strategy="all")
+
+
+@register("smote_enn")
+class SmoteEnn(CombinedSampler):
+    """SMOTE then edited-nearest-neighbours cleaning on every class (imbalanced-learn's SMOTEENN).
+
+    ```yaml
+    - step: smote_enn
+      k_neighbors: 5
+      n_neighbors: 3
+    ```
+    """
+
+    class Params(KNeighborsParams):
+        n_neighbors: int = Field(
+            3, ge=1, description="Neighbours looked at by the cleaning pass (ENN)."
+        )
+
+    cleaner = "EditedNearestNeighbours"
+
+    def _clean(self, state: dict[str, Any]) -> Any:
+        from imblearn.under_sampling import EditedNearestNeighbours
+
+        return EditedNearestNeighbours(sampling_strategy="all", n_neighbors=self.params.n_neighbors)
