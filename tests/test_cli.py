@@ -57,6 +57,12 @@ def test_stdin_to_stdout_pipe(simple):
     assert result.stdout == "a,b,y\n10,x,0\n20,x,1\n30,x,0\n"
 
 
+def test_split_cannot_go_to_stdout(simple):
+    result = invoke("run", simple, "-o", "-", "--set", "split.test=0.3", "-q")
+    assert result.exit_code == 2
+    assert "a split writes one output per part" in result.stderr
+
+
 def test_set_override_and_report_file(simple, tmp_path):
     report = tmp_path / "rep.json"
     result = invoke("run", simple, "--set", "steps.1.strategy=constant", "--set", "steps.1.fill_value=-5",

@@ -116,6 +116,11 @@ def run_recipe(
         else:
             parts = {"train": frame}
 
+        if write and len(parts) > 1 and str(out_path) == "-":
+            raise RecipeError(
+                "a split writes one output per part (train/valid/test), not one stream",
+                hint="give -o a file path; the parts are written as <stem>_train, <stem>_valid, <stem>_test",
+            )
         fitted, train_out = fit_frame(recipe, parts["train"], ctx)
         report.steps.extend(fitted.report.steps)
         outputs = {"train": train_out}
