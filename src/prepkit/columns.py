@@ -54,9 +54,8 @@ def is_text(series: pl.Series) -> bool:
     return len(words) > 0 and float(words.mean()) >= TEXT_MIN_MEAN_WORDS  # type: ignore[arg-type]
 
 
-def dtype_group(frame: pl.DataFrame, column: str) -> str:
-    """The dtype group a column belongs to: numeric, categorical, text, boolean, datetime or other."""
-    dtype = frame.schema[column]
+def dtype_kind(dtype: pl.DataType) -> str:
+    """The kind of a dtype alone: boolean, numeric, datetime, categorical, string, null or other."""
     if dtype == pl.Boolean:
         return "boolean"
     if dtype.is_numeric():
@@ -66,8 +65,18 @@ def dtype_group(frame: pl.DataFrame, column: str) -> str:
     if isinstance(dtype, (pl.Categorical, pl.Enum)):
         return "categorical"
     if dtype == pl.String:
-        return "text" if is_text(frame[column]) else "categorical"
+        return "string"
+    if dtype == pl.Null:
+        return "null"
     return "other"
+
+
+def dtype_group(frame: pl.DataFrame, column: str) -> str:
+    """The dtype group a column belongs to: numeric, categorical, text, boolean, datetime or other."""
+    kind = dtype_kind(frame.schema[column])
+    if kind == "string":
+        return "text" if is_text(frame[column]) else "categorical"
+    return "other" if kind == "null" else kind
 
 
 def _in_groups(frame: pl.DataFrame, column: str, groups: list[str]) -> bool:

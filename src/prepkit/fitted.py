@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 from pydantic import ValidationError
 
+from prepkit.columns import dtype_kind
 from prepkit.dtypes import parse_dtype
 from prepkit.errors import DataError, RecipeError
 from prepkit.frames import to_polars
@@ -26,15 +27,9 @@ def schema_of(frame: pl.DataFrame) -> dict[str, str]:
 
 
 def _kind(dtype: pl.DataType) -> str:
-    if dtype == pl.Boolean:
-        return "boolean"
-    if dtype.is_numeric():
-        return "numeric"
-    if dtype.is_temporal():
-        return "datetime"
-    if dtype == pl.Null:
-        return "null"
-    return "string"
+    """Dtypes of one kind are compatible between training and new data (text and categories too)."""
+    kind = dtype_kind(dtype)
+    return "string" if kind == "categorical" else kind
 
 
 def _cast_expr(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
