@@ -78,8 +78,23 @@ class Select(Step):
         return {"kept": after.width, "dropped": before.width - after.width}
 
 
+class DropLearned(Step):
+    """Base of the steps that drop a list of columns learned at fit time (`state["columns"]`)."""
+
+    def required_columns(self, state: dict[str, Any]) -> list[str]:
+        return []  # a column that is already absent needs no dropping
+
+    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
+        return frame.drop([c for c in state["columns"] if c in frame.columns])
+
+    def describe(
+        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"dropped": [c for c in state["columns"] if c in before.columns]}
+
+
 @register("drop")
-class Drop(Step):
+class Drop(DropLearned):
     """Remove the selected columns.
 
     The columns are resolved at fit time; at apply time, learned columns that are absent from new
@@ -96,12 +111,6 @@ class Drop(Step):
 
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
         return {"columns": select_columns(frame, self.params.columns, ctx.target)}
-
-    def required_columns(self, state: dict[str, Any]) -> list[str]:
-        return []  # a column that is already absent needs no dropping
-
-    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
-        return frame.drop([c for c in state["columns"] if c in frame.columns])
 
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
@@ -283,7 +292,7 @@ class Cast(Step):
 
 
 @register("drop_constant")
-class DropConstant(Step):
+class DropConstant(DropLearned):
     """Drop columns that hold a single distinct value at fit time.
 
     A missing value counts as a value (so `[1, null]` is not constant) unless
@@ -320,20 +329,9 @@ class DropConstant(Step):
             ctx.warn("drop_constant: fitted on a single row, so every column is constant")
         return {"columns": constant}
 
-    def required_columns(self, state: dict[str, Any]) -> list[str]:
-        return []  # a column that is already absent needs no dropping
-
-    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
-        return frame.drop([c for c in state["columns"] if c in frame.columns])
-
-    def describe(
-        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {"dropped": [c for c in state["columns"] if c in before.columns]}
-
 
 @register("drop_missing")
-class DropMissing(Step):
+class DropMissing(DropLearned):
     """Drop columns whose fraction of missing values at fit time exceeds `threshold`.
 
     Missing means null, and NaN in float columns. The list is learned at fit time and reused at
@@ -367,12 +365,6 @@ class DropMissing(Step):
             "columns": dropped,
             "missing_fraction": {c: float(fractions[c]) for c in dropped},
         }
-
-    def required_columns(self, state: dict[str, Any]) -> list[str]:
-        return []  # a column that is already absent needs no dropping
-
-    def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
-        return frame.drop([c for c in state["columns"] if c in frame.columns])
 
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
