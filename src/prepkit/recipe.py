@@ -106,7 +106,8 @@ def _describe_error(err: dict[str, Any], model: type[BaseModel] | None) -> str:
         )
     if kind == "missing":
         return f"'{field}' is required"
-    return f"'{field}': {err['msg']}" if field else err["msg"]
+    message = err["msg"].removeprefix("Value error, ")
+    return f"'{field}': {message}" if field else message
 
 
 def _real_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
