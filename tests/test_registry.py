@@ -14,7 +14,10 @@ STEPS = sorted(all_steps())
 def test_all_step_families_are_present():
     expected = {
         "impute", "drop_duplicates", "outliers", "encode", "scale", "select", "drop", "rename",
-        "cast", "drop_constant", "drop_missing",
+        "cast", "drop_constant", "drop_missing", "oversample", "undersample", "smote",
+        "borderline_smote", "adasyn", "svm_smote", "tomek_links", "edited_nearest_neighbours",
+        "near_miss", "smote_tomek", "smote_enn", "class_weights", "label_issues", "augment_images",
+        "prepare_images", "dedupe_images", "augment_text", "clean_text", "drop_near_duplicates",
     }  # fmt: skip
     assert expected <= set(STEPS)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -12,19 +11,11 @@ import polars as pl
 from prepkit.errors import DataError, PrepkitError
 from prepkit.frames import to_polars
 from prepkit.report import RunReport, StepReport
-from prepkit.steps.base import Step, StepContext
+from prepkit.steps.base import Step, StepContext, plain_state
 
 if TYPE_CHECKING:
     from prepkit.fitted import FittedRecipe
     from prepkit.recipe import Recipe
-
-
-def _json_roundtrip(state: dict[str, Any], step: Step) -> dict[str, Any]:
-    """State must be plain JSON data: apply always sees what a saved artifact would hold."""
-    try:
-        return json.loads(json.dumps(state, allow_nan=True))
-    except TypeError as exc:
-        raise TypeError(f"step '{step.id}' produced state that is not JSON data: {exc}") from None
 
 
 def _guard(step: Step, number: int, action: str, fn: Any, *args: Any) -> Any:
@@ -46,6 +37,7 @@ def _record(
     ctx: StepContext, seconds: float, number: int,
 ) -> StepReport:  # fmt: skip
     changes = _guard(step, number, "describing", step.describe, before, after, state)
+    changes = {**changes, **ctx.changes}
     before_cols, after_cols = set(before.columns), set(after.columns)
     return StepReport(
         id=step.id,
@@ -69,11 +61,10 @@ def fit_steps(
     states: list[dict[str, Any]] = []
     reports: list[StepReport] = []
     for number, step in enumerate(steps, 1):
-        ctx = replace(base, step_id=step.id, warnings=[])
+        ctx = replace(base, step_id=step.id, warnings=[], changes={}, fitting=True)
         start = time.perf_counter()
-        state = _guard(step, number, "fitting", step.fit, frame, ctx)
-        state = _json_roundtrip(state or {}, step)
-        out = _guard(step, number, "applying", step.apply, frame, state, ctx)
+        state, out = _guard(step, number, "fitting", step.fit_transform, frame, ctx)
+        state = plain_state(state, step.id)
         reports.append(
             _record(step, part, frame, out, state, ctx, time.perf_counter() - start, number)
         )
@@ -98,7 +89,7 @@ def apply_steps(
                            rows_in=frame.height, rows_out=frame.height, skipped=True)
             )  # fmt: skip
             continue
-        ctx = replace(base, step_id=step.id, warnings=[])
+        ctx = replace(base, step_id=step.id, warnings=[], changes={}, fitting=False)
         start = time.perf_counter()
         out = _guard(step, number, "applying", step.apply, frame, state, ctx)
         reports.append(

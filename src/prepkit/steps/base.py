@@ -20,6 +20,7 @@ skipped by `prepkit apply` and on valid/test parts unless the step says `runs_at
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,10 +53,16 @@ class StepContext:
     workdir: Path | None = None  # staging folder for steps that write files (images)
     workers: int | None = None
     quiet: bool = True
+    fitting: bool = False  # True while the pipeline fits the step and applies it to training data
     warnings: list[str] = field(default_factory=list)
+    changes: dict[str, Any] = field(default_factory=dict)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
+
+    def record(self, **changes: Any) -> None:
+        """Counts for the report known only while applying (merged over `describe`'s output)."""
+        self.changes.update(changes)
 
     def rng(self) -> random.Random:
         """A generator seeded from the recipe seed and this step's id: stable across runs."""
@@ -119,6 +126,18 @@ class Step:
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
         return {}
 
+    def fit_transform(
+        self, frame: pl.DataFrame, ctx: StepContext
+    ) -> tuple[dict[str, Any], pl.DataFrame]:
+        """Fit on the training frame and apply to it; returns (state, output).
+
+        The state goes through JSON before `apply`, so training output is computed from exactly
+        what a saved artifact holds. Override when fitting already yields the training output
+        (work that must not run twice, such as cross-validated predictions).
+        """
+        state = plain_state(self.fit(frame, ctx) or {}, self.id)
+        return state, self.apply(frame, state, ctx)
+
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         raise NotImplementedError
 
@@ -127,6 +146,14 @@ class Step:
     ) -> dict[str, Any]:
         """Step-specific counts for the report (rows and columns are counted by the pipeline)."""
         return {}
+
+
+def plain_state(state: dict[str, Any], step_id: str) -> dict[str, Any]:
+    """The state as plain JSON data (what a saved artifact holds); an error if it is not JSON."""
+    try:
+        return json.loads(json.dumps(state, allow_nan=True))
+    except TypeError as exc:
+        raise TypeError(f"step '{step_id}' produced state that is not JSON data: {exc}") from None
 
 
 REGISTRY: dict[str, type[Step]] = {}
