@@ -55,23 +55,17 @@ def _skipped_report(skipped: list[dict[str, str]]) -> dict[str, Any]:
     return {"count": len(skipped), "files": [s["file"] for s in skipped[:SKIPPED_LISTED]]}
 
 
-class _Tracked(Step):
-    """Keeps what the last `apply` did (skipped files, timings) for `describe`."""
-
-    _last: dict[str, Any] | None = None
-
-    def _remember(self, out: pl.DataFrame, **info: Any) -> None:
-        self._last = {"rows_out": out.height, "columns": tuple(out.columns), **info}
-
-    def _recall(self, after: pl.DataFrame) -> dict[str, Any]:
-        last = self._last or {}
-        same = last.get("rows_out") == after.height and last.get("columns") == tuple(after.columns)
-        return last if same else {}
+def _speed(seconds: float, images: int) -> dict[str, Any]:
+    """Timing counts for the report: seconds and images per second (None when not measurable)."""
+    return {
+        "seconds": round(seconds, 3),
+        "images_per_second": round(images / seconds, 1) if seconds and images else None,
+    }
 
 
 # -- prepare_images -----------------------------------------------------------------------------------
 @register("prepare_images")
-class PrepareImages(_Tracked):
+class PrepareImages(Step):
     """Resize and convert every image (training data and new data alike); skip unreadable files.
 
     Phase `transform`: it also runs at apply time and on valid/test parts, so every image the
@@ -128,7 +122,7 @@ class PrepareImages(_Tracked):
         start = time.perf_counter()
         frame = require_images(frame, self.name)
         if frame.height == 0:
-            self._remember(frame, skipped=[], seconds=0.0)
+            ctx.record(converted=0, skipped=_skipped_report([]), **_speed(0.0, 0))
             return frame
         stage = staging_dir(ctx)
         paths = frame[IMAGE_PATH].to_list()
@@ -145,26 +139,22 @@ class PrepareImages(_Tracked):
         changed = sum(
             1 for r, old in zip(results, paths, strict=True) if r["ok"] and r["path"] != old
         )
-        self._remember(out, skipped=skipped, changed=changed, seconds=time.perf_counter() - start)
+        ctx.record(
+            converted=changed,
+            skipped=_skipped_report(skipped),
+            **_speed(time.perf_counter() - start, frame.height),
+        )
         return out
 
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
     ) -> dict[str, Any]:
-        last = self._recall(after)
-        seconds = last.get("seconds", 0.0)
-        return {
-            "images": before.height,
-            "converted": last.get("changed", 0),
-            "skipped": _skipped_report(last.get("skipped", [])),
-            "seconds": round(seconds, 3),
-            "images_per_second": round(before.height / seconds, 1) if seconds else None,
-        }
+        return {"images": before.height}  # the rest is recorded by apply
 
 
 # -- dedupe_images ------------------------------------------------------------------------------------
 @register("dedupe_images")
-class DedupeImages(_Tracked):
+class DedupeImages(Step):
     """Drop duplicate training images: identical pixels, or near-identical by perceptual hash.
 
     `exact` compares a SHA-256 of the decoded pixels (the same picture saved twice, even in two
@@ -201,7 +191,13 @@ class DedupeImages(_Tracked):
         start = time.perf_counter()
         frame = require_images(frame, self.name)
         if frame.height == 0:
-            self._remember(frame, skipped=[], removed=[], conflicts=0, seconds=0.0)
+            ctx.record(
+                duplicates_removed=0,
+                duplicates=[],
+                conflicting_labels=0,
+                skipped=_skipped_report([]),
+                seconds=0.0,
+            )
             return frame
         shared = {"perceptual": state["method"] == "perceptual"}
         results = _run(self, tasks.fingerprint, shared, frame[IMAGE_PATH].to_list(), ctx)
@@ -226,12 +222,12 @@ class DedupeImages(_Tracked):
         keep[[i for i in readable if keeper[i] == i]] = True
         out = frame.filter(pl.Series(keep))
         sources = frame[SOURCE].to_list()
-        self._remember(
-            out,
-            skipped=skipped,
-            removed=[f"{sources[i]} = {sources[keeper[i]]}" for i in removed],
-            conflicts=len(conflicts),
-            seconds=time.perf_counter() - start,
+        ctx.record(
+            duplicates_removed=len(removed),
+            duplicates=[f"{sources[i]} = {sources[keeper[i]]}" for i in removed[:SKIPPED_LISTED]],
+            conflicting_labels=len(conflicts),
+            skipped=_skipped_report(skipped),
+            seconds=round(time.perf_counter() - start, 3),
         )
         return out
 
@@ -261,19 +257,6 @@ class DedupeImages(_Tracked):
         for i in readable:  # exact copies of a removed image follow it to its keeper
             keeper[i] = keeper[keeper[i]]
         return keeper
-
-    def describe(
-        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
-    ) -> dict[str, Any]:
-        last = self._recall(after)
-        removed = last.get("removed", [])
-        return {
-            "duplicates_removed": len(removed),
-            "duplicates": removed[:SKIPPED_LISTED],
-            "conflicting_labels": last.get("conflicts", 0),
-            "skipped": _skipped_report(last.get("skipped", [])),
-            "seconds": round(last.get("seconds", 0.0), 3),
-        }
 
 
 # -- augment_images -----------------------------------------------------------------------------------
@@ -307,7 +290,7 @@ def _plan(counts: dict[str, int], p: Any) -> dict[str, int]:
 
 
 @register("augment_images")
-class AugmentImages(_Tracked):
+class AugmentImages(Step):
     """Add augmented copies of training images made with an albumentations pipeline.
 
     Give the pipeline as `transforms:` (albumentations class names with their parameters; groups
@@ -455,7 +438,7 @@ class AugmentImages(_Tracked):
         start = time.perf_counter()
         frame = require_images(frame, self.name)
         if frame.height == 0:
-            self._remember(frame, skipped=[], augmented=0, seconds=0.0)
+            ctx.record(augmented=0, skipped=_skipped_report([]), **_speed(0.0, 0))
             return frame
         stage = staging_dir(ctx)
         shared = {"pipeline": json.dumps(state["pipeline"], sort_keys=True)}
@@ -505,8 +488,10 @@ class AugmentImages(_Tracked):
         )  # fmt: skip
         keep = pl.Series(ok) if state["keep_originals"] else pl.Series([False] * frame.height)
         out = pl.concat([frame.filter(keep), augmented])
-        self._remember(
-            out, skipped=skipped, augmented=augmented.height, seconds=time.perf_counter() - start
+        ctx.record(
+            augmented=augmented.height,
+            skipped=_skipped_report(skipped),
+            **_speed(time.perf_counter() - start, augmented.height),
         )
         return out
 
@@ -544,15 +529,8 @@ class AugmentImages(_Tracked):
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
     ) -> dict[str, Any]:
-        last = self._recall(after)
-        seconds = last.get("seconds", 0.0)
-        augmented = last.get("augmented", 0)
         label = state.get("target")
-        return {
+        return {  # augmented images, skipped files and timings are recorded by apply
             "classes_before": class_counts(before, label),
             "classes_after": class_counts(after, label),
-            "augmented": augmented,
-            "skipped": _skipped_report(last.get("skipped", [])),
-            "seconds": round(seconds, 3),
-            "images_per_second": round(augmented / seconds, 1) if seconds and augmented else None,
         }

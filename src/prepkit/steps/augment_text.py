@@ -158,8 +158,6 @@ class AugmentText(Step):
                 raise ValueError("give either target_count or sampling_strategy, not both")
             return self
 
-    _last: dict[str, Any] | None = None
-
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         return [state["column"]]
 
@@ -293,31 +291,22 @@ class AugmentText(Step):
             {"source": texts[int(r)], "augmented": t}
             for r, t in zip(rows[:EXAMPLES], new_texts[:EXAMPLES], strict=False)
         ]
-        self._last = {
-            "rows_out": out.height,
-            "augmented": len(new_texts),
-            "identical": int(identical),
-            "workers": workers,
-            "seconds": seconds,
-            "examples": examples,
-        }
+        ctx.record(
+            augmented=len(new_texts),
+            identical_to_source=int(identical),
+            seconds=round(seconds, 3),
+            rows_per_second=round(len(new_texts) / seconds, 1) if seconds and new_texts else None,
+            examples=examples,
+        )
         return out
 
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
     ) -> dict[str, Any]:
-        last = self._last if self._last and self._last["rows_out"] == after.height else {}
-        seconds = last.get("seconds", 0.0)
-        augmented = last.get("augmented", 0)
-        target = state.get("target")
-        report: dict[str, Any] = {
-            "augmented": augmented,
-            "identical_to_source": last.get("identical", 0),
-            "seconds": round(seconds, 3),
-            "rows_per_second": round(augmented / seconds, 1) if seconds and augmented else None,
-            "examples": last.get("examples", []),
+        target = state.get("target")  # augmented rows, examples and timings are recorded by apply
+        if not target:
+            return {}
+        return {
+            "classes_before": class_counts(before, target),
+            "classes_after": class_counts(after, target),
         }
-        if target:
-            report["classes_before"] = class_counts(before, target)
-            report["classes_after"] = class_counts(after, target)
-        return report

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from prepkit.columns import Selector, dtype_group, select_columns
 from prepkit.errors import DataError, RecipeError
-from prepkit.steps.base import Step, StepContext, StepParams, register
+from prepkit.steps.base import Step, StepContext, StepParams, plain_state, register
 
 FilterBy = Literal[
     "prune_by_noise_rate",
@@ -149,13 +149,22 @@ class LabelIssues(Step):
             True, description="relabel: keep the given label in a column <target>__original."
         )
 
-    def __init__(self, params: StepParams, step_id: str) -> None:
-        super().__init__(params, step_id)
-        # per-row results of the last fit, handed to the apply that follows it on the same frame
-        self._rows: tuple[pl.DataFrame, dict[str, np.ndarray]] | None = None
-
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+        return self._check(frame, ctx)[0]
+
+    def fit_transform(
+        self, frame: pl.DataFrame, ctx: StepContext
+    ) -> tuple[dict[str, Any], pl.DataFrame]:
+        """Cross-validate once: the per-row results of fitting give the training output."""
+        state, rows = self._check(frame, ctx)
+        state = plain_state(state, self.id)
+        return state, self._output(frame, state, rows)
+
+    def _check(
+        self, frame: pl.DataFrame, ctx: StepContext
+    ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+        """The state and the per-row results (None when nothing was checked)."""
         p = self.params
         target = ctx.require_target(frame, "label_issues")
         columns = select_columns(frame, p.columns, target)
@@ -163,7 +172,6 @@ class LabelIssues(Step):
         base = {"columns": columns, "target": target, "model": p.model, "filter_by": p.filter_by}
         if not columns or frame.height == 0:
             ctx.warn("label_issues: no feature columns or no rows; nothing checked")
-            self._rows = None
             return {
                 **base,
                 "checked": False,
@@ -171,7 +179,7 @@ class LabelIssues(Step):
                 "issues_per_class": {},
                 "worst": [],
                 "relabelled": 0,
-            }
+            }, None
         features = _Features(frame, columns)
         if p.model not in NAN_MODELS:
             self._check_missing(frame, features, p.model)
@@ -182,11 +190,8 @@ class LabelIssues(Step):
         suggested = pred_probs.argmax(axis=1)
         confidence = pred_probs[np.arange(len(given)), suggested]
         relabel = issues & (suggested != given) & (confidence >= p.relabel_threshold)
-        self._rows = (
-            frame,
-            {"issues": issues, "quality": quality, "suggested": suggested, "relabel": relabel},
-        )
-        return {
+        rows = {"issues": issues, "quality": quality, "suggested": suggested, "relabel": relabel}
+        state = {
             **base,
             "checked": True,
             "cv": cv,
@@ -202,6 +207,7 @@ class LabelIssues(Step):
             "relabelled": int(relabel.sum()) if p.action == "relabel" else 0,
             "dropped": int(issues.sum()) if p.action == "drop" else 0,
         }
+        return state, rows
 
     @staticmethod
     def _check_missing(frame: pl.DataFrame, features: _Features, model: str) -> None:
@@ -397,13 +403,15 @@ class LabelIssues(Step):
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         if not state.get("checked"):
             return frame
-        if self._rows is not None and self._rows[0] is frame:
-            rows = self._rows[1]
-        else:  # not the frame just fitted on: recompute (deterministic for the same data and seed)
-            self.fit(frame, ctx)
-            assert self._rows is not None
-            rows = self._rows[1]
-        self._rows = None  # release the training frame
+        # recompute the per-row results (deterministic for the same data and seed)
+        return self._output(frame, state, self._check(frame, ctx)[1])
+
+    def _output(
+        self, frame: pl.DataFrame, state: dict[str, Any], rows: dict[str, np.ndarray] | None
+    ) -> pl.DataFrame:
+        """The frame flagged, cleaned or relabelled from the per-row results."""
+        if rows is None or not state.get("checked"):
+            return frame
         p = self.params
         target = state["target"]
         add = p.add_columns if p.add_columns is not None else p.action == "flag"

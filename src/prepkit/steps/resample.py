@@ -295,7 +295,6 @@ class Resampler(Step):
 
     # -- apply: resample with the decided settings ----------------------------------------------
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
-        self._last: dict[str, int] = {}
         if state.get("sampler") is None:
             return frame
         features, categorical = state["features"], state["categorical"]
@@ -306,11 +305,11 @@ class Resampler(Step):
         del X  # the sampler output holds its own copy: free ours before building the frame
         out = self._assemble(frame, state, result)
         kept = frame.height if result.kept is None else len(result.kept)
-        self._last = {
-            "rows_synthesized": 0 if result.X_new is None else len(result.X_new),
-            "rows_copied": 0 if result.copies is None else len(result.copies),
-            "rows_removed": frame.height - kept,
-        }
+        ctx.record(
+            rows_synthesized=0 if result.X_new is None else len(result.X_new),
+            rows_copied=0 if result.copies is None else len(result.copies),
+            rows_removed=frame.height - kept,
+        )
         return out
 
     def resample(
@@ -369,10 +368,10 @@ class Resampler(Step):
         if target in before.columns and target in after.columns:
             out["class_counts_before"] = _class_counts(before[target])
             out["class_counts_after"] = _class_counts(after[target])
-        last = getattr(self, "_last", None) or {}
-        out["rows_synthesized"] = last.get("rows_synthesized", max(after.height - before.height, 0))
-        out["rows_copied"] = last.get("rows_copied", 0)
-        out["rows_removed"] = last.get("rows_removed", max(before.height - after.height, 0))
+        # estimates from the row counts; apply records the exact numbers when it resamples
+        out["rows_synthesized"] = max(after.height - before.height, 0)
+        out["rows_copied"] = 0
+        out["rows_removed"] = max(before.height - after.height, 0)
         if state.get("neighbours"):
             out["neighbours_used"] = state["neighbours"]
         if state.get("categorical"):

@@ -110,9 +110,6 @@ class CleanText(Step):
                 )
             return self
 
-    _fitting: int | None = None  # id() of the frame being fitted: filter its rows once
-    _last: dict[str, Any] | None = None
-
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
         columns = select_columns(frame, self.params.columns, ctx.target)
         bad = [c for c in columns if frame.schema[c] not in (pl.String, pl.Null)]
@@ -122,7 +119,6 @@ class CleanText(Step):
                 + ", ".join(f"'{c}' ({frame.schema[c]})" for c in bad),
                 hint="select string columns (columns: text), or cast them first",
             )
-        self._fitting = id(frame)
         return {"columns": columns}
 
     def _clean(self, column: str) -> pl.Expr:
@@ -154,13 +150,12 @@ class CleanText(Step):
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         p = self.params
-        fitting, self._fitting = self._fitting == id(frame), None
         columns = state["columns"]
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise DataError(f"clean_text: column(s) not in the data: {', '.join(missing)}")
         if not columns:
-            self._last = {"rows_out": frame.height, "changed": {}, "dropped": 0}
+            ctx.record(values_changed={}, rows_dropped_by_length=0)
             return frame
         out = frame.with_columns(self._clean(c) for c in columns)
         changed = out.select(
@@ -168,7 +163,7 @@ class CleanText(Step):
         ).row(0, named=True)
         dropped = 0
         if (p.min_length is not None or p.max_length is not None) and (
-            fitting or p.filter_at_apply
+            ctx.fitting or p.filter_at_apply
         ):
             keep = pl.lit(True)
             for c in columns:
@@ -186,21 +181,11 @@ class CleanText(Step):
             before = out.height
             out = out.filter(keep)
             dropped = before - out.height
-        self._last = {
-            "rows_out": out.height,
-            "changed": {c: int(n) for c, n in changed.items()},
-            "dropped": dropped,
-        }
+        ctx.record(
+            values_changed={c: int(n) for c, n in changed.items()},
+            rows_dropped_by_length=dropped,
+        )
         return out
-
-    def describe(
-        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
-    ) -> dict[str, Any]:
-        last = self._last if self._last and self._last["rows_out"] == after.height else {}
-        return {
-            "values_changed": last.get("changed", {}),
-            "rows_dropped_by_length": last.get("dropped", 0),
-        }
 
 
 # -- drop_near_duplicates ---------------------------------------------------------------------------
@@ -392,8 +377,6 @@ class DropNearDuplicates(Step):
         )
         lowercase: bool = Field(True, description="Compare texts case-insensitively.")
 
-    _last: dict[str, Any] | None = None
-
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         return [state["column"]]
 
@@ -426,13 +409,14 @@ class DropNearDuplicates(Step):
             "seed": ctx.seed,
         }
 
-    def cluster(self, texts: pl.Series, state: dict[str, Any]) -> np.ndarray:
-        """A cluster id per row (-1 for null texts); equal ids are near-duplicates."""
+    def cluster(self, texts: pl.Series, state: dict[str, Any]) -> tuple[np.ndarray, int]:
+        """A cluster id per row (-1 for null texts; equal ids are near-duplicates) and the
+        number of LSH candidate pairs that were verified."""
         present = texts.is_not_null().to_numpy()
         labels = np.full(len(texts), -1, dtype=np.int64)
         values = texts.filter(texts.is_not_null())
         if len(values) == 0:
-            return labels
+            return labels, 0
         # distinct texts only: exact repeats share their signature and cluster
         distinct = pl.DataFrame({"t": values}).with_columns(
             pl.col("t").rank("dense").cast(pl.Int64).sub(1).alias("u")
@@ -446,15 +430,13 @@ class DropNearDuplicates(Step):
         pairs = verified_pairs(table, candidates, state["threshold"])
         unique_labels = clusters_of(len(unique_texts), pairs)
         labels[present] = unique_labels[distinct["u"].to_numpy()]
-        self._candidates = len(candidates)
-        return labels
+        return labels, len(candidates)
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         column = state["column"]
         if column not in frame.columns:
             raise DataError(f"drop_near_duplicates: column '{column}' is not in the data")
-        self._candidates = 0
-        labels = self.cluster(frame[column].cast(pl.String), state)
+        labels, candidates = self.cluster(frame[column].cast(pl.String), state)
         marked = frame.select(
             pl.Series("_c", labels),
             pl.int_range(pl.len(), dtype=pl.Int64).alias("_i"),
@@ -480,22 +462,10 @@ class DropNearDuplicates(Step):
             [texts[int(i)] for i in members[:3]]
             for members in sizes["_i"].head(EXAMPLE_CLUSTERS).to_list()
         ]
-        self._last = {
-            "rows_out": out.height,
-            "clusters": sizes.height,
-            "removed": frame.height - out.height,
-            "candidates": self._candidates,
-            "examples": examples,
-        }
+        ctx.record(
+            clusters=sizes.height,
+            rows_removed=frame.height - out.height,
+            candidate_pairs=candidates,
+            example_clusters=examples,
+        )
         return out
-
-    def describe(
-        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
-    ) -> dict[str, Any]:
-        last = self._last if self._last and self._last["rows_out"] == after.height else {}
-        return {
-            "clusters": last.get("clusters", 0),
-            "rows_removed": last.get("removed", 0),
-            "candidate_pairs": last.get("candidates", 0),
-            "example_clusters": last.get("examples", []),
-        }
