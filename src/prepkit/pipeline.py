@@ -49,6 +49,7 @@ def _record(
         columns_added=[c for c in after.columns if c not in before_cols],
         columns_removed=[c for c in before.columns if c not in after_cols],
         changes=changes,
+        learned=_guard(step, number, "describing", step.learned, state),
         warnings=list(ctx.warnings),
         seconds=round(seconds, 4),
     )

@@ -48,7 +48,8 @@ def test_select_apply_without_target_and_round_trip(frame, tmp_path):
     loaded = prepkit.load_fitted(fitted.save(tmp_path / "f.json"))
     assert loaded.transform(frame.drop("y")).columns == ["age", "income", "score_1", "score_2"]
     assert loaded.transform(frame).equals(fitted.transform(frame))
-    assert fitted.report.steps[0].changes == {"kept": 5, "dropped": 1}
+    assert fitted.report.steps[0].learned == {"kept": ["age", "income", "score_1", "score_2", "y"]}
+    assert fitted.report.steps[0].columns_removed == ["plan"]
 
 
 def test_select_errors(frame):
@@ -75,7 +76,7 @@ def test_drop_and_absent_at_apply_is_fine(frame, tmp_path):
     assert fitted.transform(frame).columns == ["age", "income", "plan", "y"]
     loaded = prepkit.load_fitted(fitted.save(tmp_path / "f.json"))
     assert loaded.transform(frame).equals(fitted.transform(frame))
-    assert fitted.report.steps[0].changes == {"dropped": 2}
+    assert fitted.report.steps[0].changes == {"dropped": ["score_1", "score_2"]}
     # the target is dropped only when named
     assert recipe({"step": "drop", "columns": "all"}).fit_transform(frame).columns == ["y"]
     assert recipe({"step": "drop", "columns": ["y"]}).fit_transform(frame).columns[-1] == "score_2"
@@ -227,7 +228,8 @@ def test_drop_missing_counts_nan_and_null(frame, tmp_path):
     loaded = prepkit.load_fitted(fitted.save(tmp_path / "f.json"))
     assert loaded.transform(frame).columns == ["age", "plan", "score_1", "y"]
     assert apply_step(loaded, frame.drop("income")).columns == ["age", "plan", "score_1", "y"]
-    assert fitted.report.steps[0].changes == {"dropped": {"income": 0.5, "score_2": 0.75}}
+    assert fitted.report.steps[0].changes == {"dropped": ["income", "score_2"]}
+    assert fitted.report.steps[0].learned == {"missing_fraction": {"income": 0.5, "score_2": 0.75}}
 
 
 def test_drop_missing_edges_and_errors(frame, backend):

@@ -319,7 +319,7 @@ def test_one_row_and_zero_rows(train, new):
 
 def test_report_counts(train):
     fitted = recipe(columns=["city", "plan"], min_frequency=2, drop="if_binary").fit(train)
-    assert fitted.report.steps[0].changes == {
+    assert fitted.report.steps[0].learned == {
         "method": "onehot",
         "columns_out": {"city": 4, "plan": 1},
         "infrequent": {"city": ["c", "d", "e"]},

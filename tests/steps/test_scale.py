@@ -162,8 +162,8 @@ def test_all_missing_column_is_left_unscaled_with_a_warning():
 
 def test_report_lists_learned_center_and_scale(data):
     fitted = recipe(columns=["flat"], method="minmax").fit(data)
-    changes = fitted.report.steps[0].changes
-    assert changes == {"method": "minmax", "scaled": {"flat": {"center": 2.5, "scale": 1.0}}}
+    learned = fitted.report.steps[0].learned
+    assert learned == {"method": "minmax", "scaled": {"flat": {"center": 2.5, "scale": 1.0}}}
 
 
 def test_json_round_trip_gives_identical_output(data, tmp_path):

@@ -84,7 +84,7 @@ def render_html(report: RunReport) -> str:
             )
         out.append("</table>")
         for s in steps:
-            if s.skipped or not (s.changes or s.warnings):
+            if s.skipped or not (s.changes or s.learned or s.warnings):
                 continue
             out.append(f"<h3>{html.escape(s.id)}</h3>")
             out.extend(f"<p class=warn>warning: {html.escape(w)}</p>" for w in s.warnings)
@@ -92,7 +92,7 @@ def render_html(report: RunReport) -> str:
                 mapping = _numeric_mapping(value)
                 if mapping:
                     out.append(_bars(f"{s.id}: {key}", mapping))
-            detail = json.dumps(s.changes, indent=2, default=str)
+            detail = json.dumps({"changes": s.changes, "learned": s.learned}, indent=2, default=str)
             out.append(
                 f"<details><summary>details</summary><pre>{html.escape(detail)}</pre></details>"
             )

@@ -43,9 +43,10 @@ def _fmt_value(value: Any) -> str | None:
 
 
 def summarize(step: StepReport) -> str:
-    """Counts and short lists from a step's changes; nested details stay in the JSON report."""
+    """Counts and short lists from a step's changes and learned values; nested details stay in
+    the JSON report."""
     lines = []
-    for key, value in step.changes.items():
+    for key, value in {**step.changes, **step.learned}.items():
         text = _fmt_value(value)
         if text:
             lines.append(f"{key}: {text}")

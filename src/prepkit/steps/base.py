@@ -104,6 +104,8 @@ class Step:
     name: ClassVar[str] = ""
     phase: ClassVar[Phase] = "transform"
     Params: ClassVar[type[StepParams]] = StepParams
+    # apply treats each row on its own, so new data may be applied in batches (--batch-size)
+    row_wise: ClassVar[bool] = True
 
     def __init__(self, params: StepParams, step_id: str) -> None:
         self.params = params
@@ -144,7 +146,15 @@ class Step:
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
     ) -> dict[str, Any]:
-        """Step-specific counts for the report (rows and columns are counted by the pipeline)."""
+        """Counts of what this application changed (cells imputed, rows dropped...), for the report.
+
+        Only counts that add up over batches of rows; what was learned goes in `learned`.
+        Rows and columns in/out are counted by the pipeline.
+        """
+        return {}
+
+    def learned(self, state: dict[str, Any]) -> dict[str, Any]:
+        """What the step learned, in a readable form for the report (e.g. the fill values)."""
         return {}
 
 

@@ -72,10 +72,8 @@ class Select(Step):
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         return frame.select(_require(frame, state["columns"], "select", ctx.target))
 
-    def describe(
-        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {"kept": after.width, "dropped": before.width - after.width}
+    def learned(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"kept": state["columns"]}
 
 
 class DropLearned(Step):
@@ -111,11 +109,6 @@ class Drop(DropLearned):
 
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
         return {"columns": select_columns(frame, self.params.columns, ctx.target)}
-
-    def describe(
-        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {"dropped": before.width - after.width}
 
 
 @register("rename")
@@ -366,11 +359,5 @@ class DropMissing(DropLearned):
             "missing_fraction": {c: float(fractions[c]) for c in dropped},
         }
 
-    def describe(
-        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {
-            "dropped": {
-                c: round(f, 4) for c, f in state["missing_fraction"].items() if c in before.columns
-            }
-        }
+    def learned(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"missing_fraction": {c: round(f, 4) for c, f in state["missing_fraction"].items()}}

@@ -41,6 +41,7 @@ class DropDuplicates(Step):
         )
 
     phase = "train_only"
+    row_wise = False  # a duplicate may sit in another batch
 
     @property
     def runs_at_apply(self) -> bool:

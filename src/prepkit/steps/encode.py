@@ -512,9 +512,7 @@ class Encode(Step):
             out = out.select(order)
         return out
 
-    def describe(
-        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
-    ) -> dict[str, Any]:
+    def learned(self, state: dict[str, Any]) -> dict[str, Any]:
         encodings = state["encodings"]
         if state["method"] == "ordinal":
             return {

@@ -129,4 +129,7 @@ class Impute(Step):
         counts = before.select(_missing(before, c).sum().alias(c) for c in columns).row(
             0, named=True
         )
-        return {"imputed": {c: int(n) for c, n in counts.items() if n}, "values": state["fill"]}
+        return {"imputed": {c: int(n) for c, n in counts.items() if n}}
+
+    def learned(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"values": state["fill"]}

@@ -202,7 +202,5 @@ class Scale(Step):
             exprs.append(expr.alias(c))
         return frame.with_columns(exprs) if exprs else frame
 
-    def describe(
-        self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
-    ) -> dict[str, Any]:
+    def learned(self, state: dict[str, Any]) -> dict[str, Any]:
         return {"method": state["method"], "scaled": state["scaling"]}
