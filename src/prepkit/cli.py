@@ -132,6 +132,12 @@ def apply(
     input: Annotated[str, typer.Argument(help="New data; - for stdin.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Output path; - for stdout.")],
     report: ReportPath = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", min=1, help="Apply N rows at a time (bounded memory for big files)."
+        ),
+    ] = None,
     fmt: Format = None,
     output_format: OutputFormat = None,
     quiet: Quiet = False,
@@ -143,7 +149,7 @@ def apply(
     from prepkit.runner import apply_fitted, write_report
 
     try:
-        _, result = apply_fitted(load_fitted(fitted), input, output, fmt, output_format)
+        result = apply_fitted(load_fitted(fitted), input, output, fmt, output_format, batch_size)
         if report is not None:
             write_report(result, report)
     except Exception as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -9,17 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from prepkit import checks as quality
+from prepkit.dtypes import parse_dtype
 from prepkit.errors import CheckFailed, RecipeError
 from prepkit.fitted import FittedRecipe
 from prepkit.frames import to_polars
 from prepkit.io import detect_format, read_table, write_table
 from prepkit.io.atomic import write_text_atomic
+from prepkit.io.stream import BatchWriter, read_batches
 from prepkit.pipeline import context_for, fit_frame
 from prepkit.recipe import Recipe
-from prepkit.report import RunReport
+from prepkit.report import RunReport, merge_step_reports
 from prepkit.split import add_folds, split_frame
 
 
@@ -186,15 +187,67 @@ def apply_fitted(
     output: str | Path,
     fmt: str | None = None,
     output_format: str | None = None,
-) -> tuple[pl.DataFrame, RunReport]:
-    """`prepkit apply`: read new data, apply the learned state, write atomically."""
+    batch_size: int | None = None,
+) -> RunReport:
+    """`prepkit apply`: read new data, apply the learned state, write atomically.
+
+    With `batch_size`, the input is scanned and applied `batch_size` rows at a time and the output
+    written batch by batch, so memory stays bounded whatever the file size; the report then sums
+    the counts of all batches.
+    """
     start = time.perf_counter()
-    frame = read_table(input, fmt, _recipe_read_options(fitted, input, fmt))
+    options = _recipe_read_options(fitted, input, fmt)
+    out_fmt = output_format or (fmt if str(output) == "-" else None)
     with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir:
-        out, report = fitted.transform_frame(frame, workdir=Path(workdir))
-        write_table(out, output, output_format or (fmt if str(output) == "-" else None))
-    report.parts = {"input": {"rows": frame.height, "columns": frame.width},
-                    "new": {"rows": out.height, "columns": out.width}}  # fmt: skip
+        if batch_size is None:
+            frame = read_table(input, fmt, options)
+            out, report = fitted.transform_frame(frame, workdir=Path(workdir))
+            write_table(out, output, out_fmt)
+            shape_in, shape_out = (frame.height, frame.width), (out.height, out.width)
+        else:
+            report, shape_in, shape_out = _apply_in_batches(
+                fitted, input, output, fmt, out_fmt, options, batch_size, Path(workdir)
+            )
+    report.parts = {
+        "input": {"rows": shape_in[0], "columns": shape_in[1]},
+        "new": {"rows": shape_out[0], "columns": shape_out[1]},
+    }
     report.outputs = {"new": str(output)}
     report.seconds = round(time.perf_counter() - start, 4)
-    return out, report
+    return report
+
+
+def _apply_in_batches(
+    fitted: FittedRecipe, input: str | Path, output: str | Path, fmt: str | None,
+    out_fmt: str | None, options: dict[str, Any], batch_size: int, workdir: Path,
+) -> tuple[RunReport, tuple[int, int], tuple[int, int]]:  # fmt: skip
+    whole = [s.id for s in fitted.steps if s.runs_at_apply and not s.row_wise]
+    if whole:
+        raise RecipeError(
+            f"--batch-size: step(s) {', '.join(whole)} compare rows across the whole data set",
+            hint="apply without --batch-size",
+        )
+    schema = {}
+    for name, text in fitted.input_schema.items():
+        with contextlib.suppress(RecipeError):
+            schema[name] = parse_dtype(text)
+    report: RunReport | None = None
+    rows_in = rows_out = width_in = width_out = 0
+    with BatchWriter(output, out_fmt).open() as writer:
+        for batch in read_batches(input, fmt, options, batch_size, schema):
+            out, batch_report = fitted.transform_frame(batch, workdir=workdir)
+            writer.write(out)
+            if report is None:
+                report = batch_report
+            else:
+                report.steps = [
+                    merge_step_reports(a, b)
+                    for a, b in zip(report.steps, batch_report.steps, strict=True)
+                ]
+            rows_in, rows_out = rows_in + batch.height, rows_out + out.height
+            width_in, width_out = batch.width, out.width
+        if report is None:  # a file with a header and no rows
+            out, report = fitted.transform_frame(read_table(input, fmt, options), workdir=workdir)
+            writer.write(out)
+            width_in, width_out = len(fitted.input_schema), out.width
+    return report, (rows_in, width_in), (rows_out, width_out)

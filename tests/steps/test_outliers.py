@@ -58,7 +58,7 @@ def test_clip_equals_np_clip_and_keeps_nulls(frame):
     np.testing.assert_allclose(got, expected)
     assert out["a"][6] is None
     assert fitted.report.steps[0].changes["clipped"] == {"a": 2}
-    assert fitted.report.steps[0].changes["bounds"]["a"] == pytest.approx([lo, hi])
+    assert fitted.report.steps[0].learned["bounds"]["a"] == pytest.approx([lo, hi])
 
 
 def test_nan_is_never_an_outlier():

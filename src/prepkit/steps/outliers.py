@@ -192,7 +192,10 @@ class Outliers(Step):
         )
         found = {c: int(n) for c, n in counts.items() if n}
         verb = {"clip": "clipped", "flag": "flagged", "drop": "outliers"}[self.params.action]
-        report: dict[str, Any] = {verb: found, "bounds": state["bounds"]}
+        report: dict[str, Any] = {verb: found}
         if self.params.action == "drop":
             report["rows_dropped"] = before.height - after.height
         return report
+
+    def learned(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"bounds": state["bounds"]}
