@@ -65,6 +65,14 @@ def test_batches_give_the_same_output_and_counts(fitted_path, tmp_path, ext):
     assert batched.steps[0].changes["imputed"]["x"] == read_table(source)["x"].null_count() > 0
 
 
+def test_python_api_transform_file(fitted_path, tmp_path):
+    fitted = prepkit.load_fitted(fitted_path)
+    report = fitted.transform_file(tmp_path / "new.csv", tmp_path / "o.parquet", batch_size=100)
+    expected = fitted.transform(pl.read_csv(tmp_path / "new.csv"))
+    assert pl.read_parquet(tmp_path / "o.parquet").equals(expected)
+    assert report.parts["new"]["rows"] == 500
+
+
 def test_reads_really_come_in_batches(tmp_path):
     pl.DataFrame({"a": range(1000)}).write_parquet(tmp_path / "a.parquet")
     sizes = [b.height for b in read_batches(tmp_path / "a.parquet", None, {}, 300)]

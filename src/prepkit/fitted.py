@@ -159,6 +159,23 @@ class FittedRecipe:
         out, _ = self.transform_frame(frame)
         return back(out)
 
+    def transform_file(
+        self,
+        input: str | Path,
+        output: str | Path,
+        *,
+        batch_size: int | None = None,
+        format: str | None = None,
+        output_format: str | None = None,
+    ) -> RunReport:
+        """What `prepkit apply` does: read a file, apply, write atomically; returns the report.
+
+        With `batch_size`, big files are applied that many rows at a time in bounded memory.
+        """
+        from prepkit.runner import apply_fitted
+
+        return apply_fitted(self, input, output, format, output_format, batch_size)
+
     # -- saving ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
