@@ -255,6 +255,28 @@ def test_synonym_and_antonym_with_offline_wordnet(wordnet_root, no_network):
     assert out["text"][1] == "i hate this bad car"
 
 
+DEBIAN_WORDNET = Path("/usr/share/wordnet/data.noun")
+
+
+@pytest.mark.skipif(not DEBIAN_WORDNET.exists(), reason="Debian wordnet-base is not installed")
+def test_synonyms_with_real_wordnet_installed_from_debian(tmp_path, no_network):
+    from prepkit.textaug.wordnet import find_wordnet, install, load_wordnet
+
+    install(tmp_path / "nltk_data")
+    reader = load_wordnet(find_wordnet(str(tmp_path / "nltk_data")))
+    frame = pl.DataFrame({"text": ["a good car"], "label": ["a"]})
+    out = _recipe(
+        [{"name": "synonym", "aug_p": 1.0}], copies=2, wordnet_path=str(tmp_path / "nltk_data")
+    )
+    for text in out.fit_transform(frame)["text"][1:]:
+        for old, new in zip(["good", "car"], text.split()[-2:], strict=True):
+            if old != new:  # every replacement is one of WordNet's own lemmas for the word
+                lemmas = {
+                    l.name().replace("_", " ") for s in reader.synsets(old) for l in s.lemmas()
+                }
+                assert new in {w.split()[0] for w in lemmas}, (old, new)
+
+
 def test_missing_wordnet_is_a_clear_error_and_never_downloads(tmp_path, monkeypatch):
     import nltk
 
