@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from prepkit.errors import DataError, RecipeError
+from prepkit.errors import DataError, RecipeError, suggest
 from prepkit.recipe import SplitSpec
 
 
@@ -13,7 +13,10 @@ def _labels(frame: pl.DataFrame, column: str | None, what: str) -> np.ndarray | 
     if column is None:
         return None
     if column not in frame.columns:
-        raise DataError(f"split {what} column '{column}' is not in the data")
+        raise DataError(
+            f"split {what} column '{column}' is not in the data{suggest(column, frame.columns)}",
+            hint=f"available columns: {', '.join(frame.columns)}",
+        )
     values = frame[column]
     if values.null_count():
         raise DataError(f"split {what} column '{column}' has {values.null_count()} missing values")
