@@ -516,8 +516,17 @@ class Smote(SmoteFamily):
         return self._over(X, y, _smote_sampler(strategy, seed, k, positions, X.shape[1]))
 
 
+class BorderSmoteFamily(SmoteFamily):
+    """SMOTE variants that also look at `m_neighbors` to find rows near the class border."""
+
+    def _neighbours(self, resampled, sizes, ctx):  # noqa: ANN001, ANN201
+        out = super()._neighbours(resampled, sizes, ctx)
+        out["m_neighbors"] = min(self.params.m_neighbors, sum(sizes.values()) - 1)
+        return out
+
+
 @register("borderline_smote")
-class BorderlineSmote(SmoteFamily):
+class BorderlineSmote(BorderSmoteFamily):
     """Borderline-SMOTE: SMOTE only from minority rows near the class border (numeric features).
 
     ```yaml
@@ -538,11 +547,6 @@ class BorderlineSmote(SmoteFamily):
 
     sampler_class = "BorderlineSMOTE"
 
-    def _neighbours(self, resampled, sizes, ctx):  # noqa: ANN001, ANN201
-        out = super()._neighbours(resampled, sizes, ctx)
-        out["m_neighbors"] = min(self.params.m_neighbors, sum(sizes.values()) - 1)
-        return out
-
     def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
         from imblearn.over_sampling import BorderlineSMOTE
 
@@ -555,7 +559,7 @@ class BorderlineSmote(SmoteFamily):
 
 
 @register("svm_smote")
-class SvmSmote(SmoteFamily):
+class SvmSmote(BorderSmoteFamily):
     """SVM-SMOTE: SMOTE around the support vectors of a linear-kernel SVM (numeric features).
 
     ```yaml
@@ -575,11 +579,6 @@ class SvmSmote(SmoteFamily):
         )
 
     sampler_class = "SVMSMOTE"
-
-    def _neighbours(self, resampled, sizes, ctx):  # noqa: ANN001, ANN201
-        out = super()._neighbours(resampled, sizes, ctx)
-        out["m_neighbors"] = min(self.params.m_neighbors, sum(sizes.values()) - 1)
-        return out
 
     def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
         from imblearn.over_sampling import SVMSMOTE
