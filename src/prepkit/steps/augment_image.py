@@ -16,7 +16,6 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
-from prepkit.errors import DataError
 from prepkit.images import AUGMENTED, COPY, IMAGE_PATH, ORIGIN, SEED, SOURCE
 from prepkit.images.dataset import (
     class_counts,
@@ -26,6 +25,7 @@ from prepkit.images.dataset import (
     staging_dir,
     suffix_for,
 )
+from prepkit.steps.balance import BalanceParams, plan_balance
 from prepkit.steps.base import Step, StepContext, StepParams, register
 
 SKIPPED_LISTED = 20  # skipped files named in the report (all are counted)
@@ -45,9 +45,10 @@ class ImageParams(StepParams):
 
 
 def _run(step: Step, fn: Any, shared: Any, jobs: list[Any], ctx: StepContext) -> list[Any]:
-    from prepkit.images.parallel import resolve_workers, run_tasks
+    from prepkit.images.parallel import run_tasks
+    from prepkit.parallel import default_workers
 
-    workers = resolve_workers(step.params.workers, ctx.workers)
+    workers = default_workers(step.params.workers, ctx.workers)
     return run_tasks(fn, shared, jobs, workers=workers, quiet=ctx.quiet, label=step.id)
 
 
@@ -260,35 +261,6 @@ class DedupeImages(Step):
 
 
 # -- augment_images -----------------------------------------------------------------------------------
-def _plan(counts: dict[str, int], p: Any) -> dict[str, int]:
-    """Augmented images to generate per class (balance mode), as imbalanced-learn would count."""
-    if p.target_count is not None:
-        generate = {c: max(0, p.target_count - n) for c, n in counts.items()}
-    elif len(counts) < 2:
-        generate = dict.fromkeys(counts, 0)
-    else:
-        from imblearn.utils import check_sampling_strategy
-
-        y = np.repeat(np.array(list(counts), dtype=object), list(counts.values()))
-        strategy = p.sampling_strategy
-        if isinstance(strategy, dict):
-            unknown = [str(k) for k in strategy if str(k) not in counts]
-            if unknown:
-                raise DataError(
-                    f"sampling_strategy names class(es) not in the data: {', '.join(unknown)}",
-                    hint=f"classes: {', '.join(counts)}",
-                )
-            strategy = {str(k): int(v) for k, v in strategy.items()}
-        try:
-            wanted = check_sampling_strategy(strategy, y, "over-sampling")
-        except ValueError as exc:
-            raise DataError(f"sampling_strategy: {exc}") from None
-        generate = {c: int(wanted.get(c, 0)) for c in counts}
-    if not p.keep_originals:  # only augmented images remain: each class gets its full count
-        generate = {c: counts[c] + n for c, n in generate.items()}
-    return generate
-
-
 @register("augment_images")
 class AugmentImages(Step):
     """Add augmented copies of training images made with an albumentations pipeline.
@@ -324,7 +296,7 @@ class AugmentImages(Step):
 
     phase = "train_only"
 
-    class Params(ImageParams):
+    class Params(ImageParams, BalanceParams):
         transforms: list[dict[str, Any]] | None = Field(
             None,
             description="Albumentations transforms: [{name: HorizontalFlip, p: 0.5}, ...]; "
@@ -332,22 +304,6 @@ class AugmentImages(Step):
         )
         pipeline: dict[str, Any] | None = Field(
             None, description="A serialized albumentations pipeline (A.to_dict form) instead."
-        )
-        copies: int | None = Field(None, ge=1, description="Augmented copies of every image.")
-        balance: bool = Field(
-            False, description="Augment the smaller classes until they reach the target counts."
-        )
-        target_count: int | None = Field(
-            None, ge=1, description="Balance: images wanted in every smaller class."
-        )
-        sampling_strategy: (
-            Literal["auto", "minority", "not majority", "not minority", "all"]
-            | float
-            | dict[str, int]
-        ) = Field(
-            "auto",
-            description="Balance: which classes to grow, as in imbalanced-learn (auto, minority, "
-            "'not majority', 'not minority', all, a ratio, or {class: images wanted}).",
         )
         keep_originals: bool = Field(
             True, description="Keep the original images (false: augmented images only)."
@@ -375,14 +331,7 @@ class AugmentImages(Step):
         def _one_mode(self) -> AugmentImages.Params:
             if (self.transforms is None) == (self.pipeline is None):
                 raise ValueError("give either `transforms:` or `pipeline:` (exactly one)")
-            if (self.copies is None) == (not self.balance):
-                raise ValueError("give either `copies: N` or `balance: true` (exactly one)")
-            if not self.balance and (
-                self.target_count is not None or self.sampling_strategy != "auto"
-            ):
-                raise ValueError("target_count and sampling_strategy need `balance: true`")
-            if self.target_count is not None and self.sampling_strategy != "auto":
-                raise ValueError("give either target_count or sampling_strategy, not both")
+            self.check_balance_mode()  # after the pipeline check: replaces BalanceParams._one_mode
             return self
 
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
@@ -403,7 +352,10 @@ class AugmentImages(Step):
             if nulls:
                 ctx.warn(f"{nulls} image(s) without a label are not augmented")
             counts = class_counts(frame.filter(pl.col(target).is_not_null()), target)
-            state["generate"] = _plan(counts, p)
+            generate = plan_balance(counts, p.target_count, p.sampling_strategy)
+            if not p.keep_originals:  # only augmented images remain: each class gets its full count
+                generate = {c: counts[c] + n for c, n in generate.items()}
+            state["generate"] = generate
         return state
 
     def _copies_per_row(self, rows: pl.DataFrame, state: dict[str, Any]) -> list[int]:

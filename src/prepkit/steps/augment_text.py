@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from prepkit.errors import DataError
-from prepkit.steps.base import Step, StepContext, StepParams, register
+from prepkit.steps.balance import BalanceParams, plan_balance
+from prepkit.steps.base import Step, StepContext, register
 
 AUGMENTED = "augmented"
 SOURCE_ROW = "source_row"
@@ -24,30 +25,6 @@ def class_counts(frame: pl.DataFrame, column: str | None) -> dict[str, int]:
     counts = frame.select(pl.col(column).cast(pl.String)).drop_nulls().to_series().value_counts()
     counts = counts.sort(column)
     return dict(zip(counts[column].to_list(), counts["count"].to_list(), strict=True))
-
-
-def plan_balance(counts: dict[str, int], target_count: int | None, strategy: Any) -> dict[str, int]:
-    """Augmented rows to add per class, counted as imbalanced-learn's over-samplers count."""
-    if target_count is not None:
-        return {c: max(0, target_count - n) for c, n in counts.items()}
-    if len(counts) < 2:
-        return dict.fromkeys(counts, 0)
-    from imblearn.utils import check_sampling_strategy
-
-    y = np.repeat(np.array(list(counts), dtype=object), list(counts.values()))
-    if isinstance(strategy, dict):
-        unknown = [str(k) for k in strategy if str(k) not in counts]
-        if unknown:
-            raise DataError(
-                f"sampling_strategy names class(es) not in the data: {', '.join(unknown)}",
-                hint=f"classes: {', '.join(counts)}",
-            )
-        strategy = {str(k): int(v) for k, v in strategy.items()}
-    try:
-        wanted = check_sampling_strategy(strategy, y, "over-sampling")
-    except ValueError as exc:
-        raise DataError(f"sampling_strategy: {exc}") from None
-    return {c: int(wanted.get(c, 0)) for c in counts}
 
 
 @register("augment_text")
@@ -86,7 +63,7 @@ class AugmentText(Step):
 
     phase = "train_only"
 
-    class Params(StepParams):
+    class Params(BalanceParams):
         column: str = Field("text", description="The text column to augment.")
         augmenters: list[dict[str, Any]] = Field(
             ...,
@@ -100,22 +77,6 @@ class AugmentText(Step):
         )
         probability: float = Field(
             0.5, gt=0, le=1, description="mode: sometimes — chance each augmenter is applied."
-        )
-        copies: int | None = Field(None, ge=1, description="Augmented rows added per row.")
-        balance: bool = Field(
-            False, description="Add augmented rows to the smaller classes only (needs `target`)."
-        )
-        target_count: int | None = Field(
-            None, ge=1, description="Balance: rows wanted in every smaller class."
-        )
-        sampling_strategy: (
-            Literal["auto", "minority", "not majority", "not minority", "all"]
-            | float
-            | dict[str, int]
-        ) = Field(
-            "auto",
-            description="Balance: which classes to grow, as in imbalanced-learn (auto, minority, "
-            "'not majority', 'not minority', all, a ratio, or {class: rows wanted}).",
         )
         mark_augmented: bool = Field(
             False, description="Add a boolean `augmented` column (true for added rows)."
@@ -145,18 +106,6 @@ class AugmentText(Step):
             if not value:
                 raise ValueError("give at least one augmenter")
             return [check_spec(spec) for spec in value]
-
-        @model_validator(mode="after")
-        def _one_mode(self) -> AugmentText.Params:
-            if (self.copies is None) == (not self.balance):
-                raise ValueError("give either `copies: N` or `balance: true` (exactly one)")
-            if not self.balance and (
-                self.target_count is not None or self.sampling_strategy != "auto"
-            ):
-                raise ValueError("target_count and sampling_strategy need `balance: true`")
-            if self.target_count is not None and self.sampling_strategy != "auto":
-                raise ValueError("give either target_count or sampling_strategy, not both")
-            return self
 
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         return [state["column"]]
@@ -243,7 +192,8 @@ class AugmentText(Step):
         return spread["n"].to_numpy()
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
-        from prepkit.textaug.worker import default_workers, run_jobs
+        from prepkit.parallel import default_workers
+        from prepkit.textaug.worker import run_jobs
 
         start = time.perf_counter()
         column = state["column"]

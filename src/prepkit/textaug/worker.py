@@ -8,23 +8,16 @@ come back in order; chunks are independent, so any split over processes gives th
 from __future__ import annotations
 
 import json
-import math
-import multiprocessing
-import os
 import random
-import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from typing import Any
 
+from prepkit.parallel import run_pool
 from prepkit.textaug import row_seed
 
 POOL_MIN_JOBS = 200  # fewer rows are augmented faster here than worker processes start
 PROGRESS_MIN_JOBS = 500
 CHUNK_MAX = 256
-# A clean "forkserver" parent, never a fork of the caller (polars' thread pool + fork deadlocks);
-# it imports nlpaug once, so each pool starts quickly.
+# modules the forkserver (see prepkit.parallel) imports once, so each pool starts quickly
 PRELOAD = ["nlpaug.augmenter.char", "nlpaug.augmenter.word", "nlpaug.flow", __name__]
 
 _FLOWS: dict[str, Any] = {}
@@ -74,46 +67,24 @@ def augment_job(config: dict[str, Any], job: tuple[int, str, int, int]) -> list[
     return results
 
 
-def _run_chunk(config: dict[str, Any], jobs: list[Any]) -> list[Any]:
-    return [augment_job(config, job) for job in jobs]
-
-
-@contextmanager
-def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], None]]:
-    if quiet or total < PROGRESS_MIN_JOBS or not sys.stderr.isatty():
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
+def _copies(job: tuple[int, str, int, int]) -> int:
+    return job[3]
 
 
 def run_jobs(
     config: dict[str, Any], jobs: list[Any], *, workers: int, quiet: bool = True, label: str = ""
 ) -> list[list[tuple[str, bool]]]:
     """`[augment_job(config, job) for job in jobs]`, over `workers` processes when worth it."""
-    workers = max(1, min(workers, len(jobs)))
-    with _progress(sum(j[3] for j in jobs), label or "augment_text", quiet) as advance:
-        if workers == 1 or len(jobs) < POOL_MIN_JOBS:
-            results = []
-            for job in jobs:
-                results.append(augment_job(config, job))
-                advance(job[3])
-            return results
-        size = max(1, min(CHUNK_MAX, math.ceil(len(jobs) / (workers * 8))))
-        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = {pool.submit(_run_chunk, config, chunk): chunk for chunk in chunks}
-            for future in as_completed(futures):
-                advance(sum(j[3] for j in futures[future]))
-            return [result for future in futures for result in future.result()]
-
-
-def default_workers(requested: int | None, context_workers: int | None) -> int:
-    """The step's `workers`, else the recipe's, else the number of CPU cores."""
-    return max(1, requested or context_workers or os.cpu_count() or 1)
+    return run_pool(
+        augment_job,
+        config,
+        jobs,
+        preload=PRELOAD,
+        pool_min_jobs=POOL_MIN_JOBS,
+        chunk_max=CHUNK_MAX,
+        weight=_copies,  # the progress bar counts output rows
+        progress_min=PROGRESS_MIN_JOBS,
+        workers=workers,
+        quiet=quiet,
+        label=label or "augment_text",
+    )
