@@ -95,3 +95,14 @@ def test_text_dates_in_new_data_are_parsed_to_the_training_type():
         DataError, match="column 'd' has type String, but the recipe was fitted on Date"
     ):
         fitted.transform(pl.DataFrame({"d": ["not a date"]}))
+
+
+def test_each_step_checks_its_columns_before_applying(fitted):
+    from prepkit.pipeline import apply_steps
+    from prepkit.steps.base import StepContext
+
+    with pytest.raises(DataError, match="step 1 'impute_1': column 'n' does not exist") as info:
+        apply_steps(
+            fitted.steps, fitted.states, pl.DataFrame({"x": [1.0], "m": [1]}), StepContext()
+        )
+    assert "available columns: x, m" in str(info.value)

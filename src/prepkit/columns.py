@@ -87,7 +87,8 @@ def _in_groups(frame: pl.DataFrame, column: str, groups: list[str]) -> bool:
     return dtype_group(frame, column) in groups
 
 
-def _check_names(frame: pl.DataFrame, names: list[str]) -> None:
+def require_columns(frame: pl.DataFrame, names: list[str]) -> None:
+    """A `DataError` naming the first missing column, the closest name and the columns present."""
     for name in names:
         if name not in frame.columns:
             raise DataError(
@@ -116,10 +117,10 @@ def select_columns(
     if isinstance(selector, list):
         selector = SelectorSpec(names=selector)
 
-    _check_names(frame, selector.exclude)
+    require_columns(frame, selector.exclude)
     excluded = set(selector.exclude)
     if selector.names is not None:
-        _check_names(frame, selector.names)
+        require_columns(frame, selector.names)
         named = set(selector.names)
         chosen = [c for c in frame.columns if c in named]
         # keep the user's order for explicit names

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from prepkit.columns import require_columns
 from prepkit.errors import DataError, PrepkitError
 from prepkit.frames import to_polars
 from prepkit.report import RunReport, StepReport
@@ -92,6 +93,8 @@ def apply_steps(
             continue
         ctx = replace(base, step_id=step.id, warnings=[], changes={}, fitting=False)
         start = time.perf_counter()
+        needed = [c for c in step.required_columns(state) if c != ctx.target]
+        _guard(step, number, "checking columns", require_columns, frame, needed)
         out = _guard(step, number, "applying", step.apply, frame, state, ctx)
         reports.append(
             _record(step, part, frame, out, state, ctx, time.perf_counter() - start, number)

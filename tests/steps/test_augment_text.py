@@ -272,7 +272,9 @@ def test_synonyms_with_real_wordnet_installed_from_debian(tmp_path, no_network):
         for old, new in zip(["good", "car"], text.split()[-2:], strict=True):
             if old != new:  # every replacement is one of WordNet's own lemmas for the word
                 lemmas = {
-                    lemma.name().replace("_", " ") for s in reader.synsets(old) for lemma in s.lemmas()
+                    lemma.name().replace("_", " ")
+                    for s in reader.synsets(old)
+                    for lemma in s.lemmas()
                 }
                 assert new in {w.split()[0] for w in lemmas}, (old, new)
 

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
 
+from prepkit.columns import require_columns
 from prepkit.errors import DataError
 from prepkit.steps.balance import BalanceParams, plan_balance
 from prepkit.steps.base import Step, StepContext, register
@@ -115,13 +116,7 @@ class AugmentText(Step):
         from prepkit.textaug.wordnet import find_wordnet
 
         p = self.params
-        if p.column not in frame.columns:
-            from prepkit.errors import suggest
-
-            raise DataError(
-                f"augment_text: column '{p.column}' does not exist{suggest(p.column, frame.columns)}",
-                hint=f"available columns: {', '.join(frame.columns)}",
-            )
+        require_columns(frame, [p.column])
         if frame.schema[p.column] != pl.String:
             raise DataError(
                 f"augment_text: column '{p.column}' holds {frame.schema[p.column]}, not text",
@@ -197,8 +192,6 @@ class AugmentText(Step):
 
         start = time.perf_counter()
         column = state["column"]
-        if column not in frame.columns:
-            raise DataError(f"augment_text: column '{column}' is not in the data")
         copies = self._copies_per_row(frame, state) if frame.height else np.zeros(0, dtype=int)
         texts = frame[column].to_list()
         jobs = [(int(i), texts[i], 1, int(copies[i])) for i in np.flatnonzero(copies)]

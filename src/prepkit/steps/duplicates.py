@@ -8,7 +8,6 @@ import polars as pl
 from pydantic import Field
 
 from prepkit.columns import Selector, select_columns
-from prepkit.errors import DataError
 from prepkit.steps.base import Step, StepContext, StepParams, register
 
 
@@ -60,13 +59,7 @@ class DropDuplicates(Step):
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         # new data may come without the target: compare on the other columns
-        subset = [c for c in state["subset"] if c in frame.columns or c != ctx.target]
-        missing = [c for c in subset if c not in frame.columns]
-        if missing:
-            raise DataError(
-                f"drop_duplicates: column(s) not in the data: {', '.join(missing)}",
-                hint=f"available columns: {', '.join(frame.columns)}",
-            )
+        subset = [c for c in state["subset"] if c in frame.columns]
         if not subset or frame.height < 2:
             return frame
         key = pl.struct(subset)

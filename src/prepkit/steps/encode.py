@@ -418,9 +418,6 @@ class Encode(Step):
         columns = state["columns"]
         if not columns:
             return frame
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise DataError(f"encode: column(s) not in the data: {', '.join(missing)}")
         _check_dtypes(frame, columns)
         if state["method"] == "ordinal":
             return self._apply_ordinal(frame, state)

@@ -101,9 +101,6 @@ class Impute(Step):
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         columns = state["columns"]
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise DataError(f"impute: column(s) not in the data: {', '.join(missing)}")
         exprs = []
         indicators = []
         for c in columns:

@@ -8,7 +8,6 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from prepkit.columns import Selector, require_numeric, select_columns
-from prepkit.errors import DataError
 from prepkit.stats import quantiles
 from prepkit.steps.base import PhaseByParams, Step, StepContext, StepParams, register
 
@@ -137,12 +136,6 @@ class Outliers(Step):
         return {"columns": columns, "bounds": bounds}
 
     def _checked(self, frame: pl.DataFrame, state: dict[str, Any]) -> dict[str, list[float]]:
-        missing = [c for c in state["columns"] if c not in frame.columns]
-        if missing:
-            raise DataError(
-                f"outliers: column(s) not in the data: {', '.join(missing)}",
-                hint=f"available columns: {', '.join(frame.columns)}",
-            )
         return {c: b for c, b in state["bounds"].items() if b is not None}
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:

@@ -181,12 +181,8 @@ class Scale(Step):
         return 0.0, _nonzero(maxabs)
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
-        from prepkit.errors import DataError
 
         columns = state["columns"]
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise DataError(f"scale: column(s) not in the data: {', '.join(missing)}")
         require_numeric(frame, columns, "scale")
         low, high = self.params.feature_range
         exprs = []

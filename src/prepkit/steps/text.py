@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
-from prepkit.columns import Selector, select_columns
-from prepkit.errors import DataError, suggest
+from prepkit.columns import Selector, require_columns, select_columns
+from prepkit.errors import DataError
 from prepkit.steps.base import Step, StepContext, StepParams, register
 
 # -- clean_text -----------------------------------------------------------------------------------
@@ -151,9 +151,6 @@ class CleanText(Step):
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         p = self.params
         columns = state["columns"]
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise DataError(f"clean_text: column(s) not in the data: {', '.join(missing)}")
         if not columns:
             ctx.record(values_changed={}, rows_dropped_by_length=0)
             return frame
@@ -382,12 +379,7 @@ class DropNearDuplicates(Step):
 
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
         p = self.params
-        if p.column not in frame.columns:
-            raise DataError(
-                f"drop_near_duplicates: column '{p.column}' does not exist"
-                f"{suggest(p.column, frame.columns)}",
-                hint=f"available columns: {', '.join(frame.columns)}",
-            )
+        require_columns(frame, [p.column])
         if frame.schema[p.column] not in (pl.String, pl.Null):
             raise DataError(
                 f"drop_near_duplicates: column '{p.column}' holds {frame.schema[p.column]}, "
@@ -434,8 +426,6 @@ class DropNearDuplicates(Step):
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         column = state["column"]
-        if column not in frame.columns:
-            raise DataError(f"drop_near_duplicates: column '{column}' is not in the data")
         labels, candidates = self.cluster(frame[column].cast(pl.String), state)
         marked = frame.select(
             pl.Series("_c", labels),
