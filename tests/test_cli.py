@@ -232,3 +232,11 @@ def test_tabular_recipe_end_to_end(tmp_path):
     new = pl.read_csv(new_out)
     assert new.columns == parts["test"].columns
     assert new.height == 300 and new.null_count().sum_horizontal().item() == 0
+
+
+def test_recipe_run_from_python_writes_like_the_cli(simple, tmp_path):
+    result = prepkit.load_recipe(simple).run()
+    assert result.paths == {"train": str(tmp_path / "out/clean.csv")}
+    assert pl.read_csv(tmp_path / "out/clean.csv")["a"].to_list() == [1, 2, 3]
+    assert result.report.fitted == str(tmp_path / "out/clean.prepkit.json")
+    assert result.outputs["train"]["a"].to_list() == [1, 2, 3]
