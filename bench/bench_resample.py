@@ -111,6 +111,15 @@ def one(kind: str, rows: int) -> dict[str, float]:
             "rows_out": rows_out,
             "own_seconds": seconds - inner[0],
         }
+    elif kind == "imblearn-polars":  # the same input prepkit gets: a polars frame
+        frame = pl.DataFrame({f"f{i}": X[:, i] for i in range(X.shape[1])})
+        del X
+        SMOTE(random_state=0).fit_resample(frame.head(1000).to_numpy(), y[:1000])
+        with PeakRss() as mem:
+            start = time.perf_counter()
+            X_res, _ = SMOTE(random_state=0).fit_resample(frame.to_numpy(), y)
+            seconds = time.perf_counter() - start
+        rows_out = len(X_res)
     else:
         SMOTE(random_state=0).fit_resample(X[:1000], y[:1000])
         with PeakRss() as mem:
@@ -130,18 +139,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--one", choices=["prepkit", "imblearn"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one", choices=["prepkit", "imblearn", "imblearn-polars"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one(args.one, args.rows[0])))
         return
     print(
         "| rows | rows out | imblearn s | prepkit s | time overhead | prepkit's own s (share of imblearn) "
-        "| imblearn peak MiB | prepkit peak MiB |"
+        "| imblearn peak MiB | imblearn from polars peak MiB | prepkit peak MiB |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for rows in args.rows:
-        results: dict[str, list[dict[str, float]]] = {"imblearn": [], "prepkit": []}
+        results: dict[str, list[dict[str, float]]] = {
+            "imblearn": [],
+            "imblearn-polars": [],
+            "prepkit": [],
+        }
         for _ in range(args.repeat):  # interleave so machine noise hits both sides alike
             for kind in results:
                 results[kind].append(measure(kind, rows))
@@ -152,7 +167,7 @@ def main() -> None:
         print(
             f"| {rows:,} | {results['prepkit'][0]['rows_out']:,} | {best['imblearn']:.2f} | {best['prepkit']:.2f} "
             f"| {overhead:+.1%} | {own:.3f} ({own / best['imblearn']:.1%}) | {peak['imblearn']:.0f} "
-            f"| {peak['prepkit']:.0f} |",
+            f"| {peak['imblearn-polars']:.0f} | {peak['prepkit']:.0f} |",
             flush=True,
         )
 
