@@ -180,6 +180,11 @@ def test_debug_shows_traceback(simple):
     assert result.exit_code == 1 and "Traceback" in result.stderr
 
 
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout == f"prepkit {prepkit.__version__}\n"
+
+
 def test_validate_and_steps(simple, tmp_path):
     ok = invoke("validate", simple)
     assert ok.exit_code == 0 and "ok (1 steps: impute_1)" in ok.stderr

@@ -40,6 +40,26 @@ OutputFormat = Annotated[
 ]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from prepkit import __version__
+
+        typer.echo(f"prepkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Data preprocessing and class-imbalance handling from YAML recipes."""
+
+
 def _fail(exc: Exception, debug: bool) -> typer.Exit:
     if debug:
         import traceback
