@@ -31,10 +31,5 @@ def load_all() -> None:
     if _loaded:
         return
     for module in STEP_MODULES:
-        try:
-            importlib.import_module(f"prepkit.steps.{module}")
-        except ModuleNotFoundError as exc:
-            # a step family not written yet; a missing third-party library is a real error
-            if exc.name != f"prepkit.steps.{module}":
-                raise
+        importlib.import_module(f"prepkit.steps.{module}")
     _loaded = True
