@@ -245,3 +245,24 @@ def test_recipe_run_from_python_writes_like_the_cli(simple, tmp_path):
     assert pl.read_csv(tmp_path / "out/clean.csv")["a"].to_list() == [1, 2, 3]
     assert result.report.fitted == str(tmp_path / "out/clean.prepkit.json")
     assert result.outputs["train"]["a"].to_list() == [1, 2, 3]
+
+
+def test_fitted_path_option_and_recipe_key(simple, tmp_path):
+    assert invoke("run", simple, "--fitted", tmp_path / "m/model.json", "-q").exit_code == 0
+    assert prepkit.load_fitted(tmp_path / "m/model.json").state("impute_1")["fill"] == {"a": 2.0}
+    assert not (tmp_path / "out/clean.prepkit.json").exists()
+    assert invoke("run", simple, "--set", "fitted=other.json", "-q").exit_code == 0
+    assert (tmp_path / "other.json").exists()  # recipe paths are relative to the recipe
+
+
+def test_format_options_for_streams_and_files(simple, tmp_path):
+    tsv = "a\tb\ty\n1\tx\t0\n\ty\t1\n"
+    result = invoke("run", simple, "-i", "-", "-o", "-", "--format", "tsv", "-q", input=tsv)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "a\tb\ty\n1\tx\t0\n1\ty\t1\n"
+    out = tmp_path / "clean.data"
+    result = invoke("run", simple, "-o", out, "--output-format", "parquet", "-q")
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(out)["a"].to_list() == [1, 2, 3]
+    ndjson = invoke("run", simple, "-o", "-", "--output-format", "ndjson", "-q")
+    assert ndjson.stdout.splitlines()[1] == '{"a":2,"b":"y","y":1}'
