@@ -266,3 +266,11 @@ def test_format_options_for_streams_and_files(simple, tmp_path):
     assert pl.read_parquet(out)["a"].to_list() == [1, 2, 3]
     ndjson = invoke("run", simple, "-o", "-", "--output-format", "ndjson", "-q")
     assert ndjson.stdout.splitlines()[1] == '{"a":2,"b":"y","y":1}'
+
+
+def test_messages_with_brackets_are_printed_verbatim(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps:\n  - {step: scale, feature_range: [1, 0]}\n")
+    result = invoke("validate", recipe)
+    assert result.exit_code == 2
+    assert "feature_range must be [min, max] with min < max, got [1.0, 0.0]" in result.stderr

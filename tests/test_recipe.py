@@ -125,3 +125,27 @@ def test_target_is_never_a_feature_unless_named():
         {"target": "y", "steps": [{"step": "impute", "columns": ["x", "y"]}]}
     )
     assert named.fit_transform(frame)["y"].to_list() == [1.0, 1.0]
+
+
+def test_selector_errors_are_specific(tmp_path):
+    path = write(tmp_path, "steps:\n  - step: impute\n    columns: {regx: a}\n")
+    with pytest.raises(RecipeError) as info:
+        prepkit.load_recipe(path)
+    assert str(info.value) == (
+        f"{path}:3: step 1 'impute': unknown option 'regx' (did you mean 'regex'?); "
+        "valid options: names, dtype, regex, exclude"
+    )
+    path = write(tmp_path, "steps:\n  - step: impute\n    columns: 5\n")
+    with pytest.raises(
+        RecipeError, match=r":3: step 1 'impute': 'columns': 5 is not a column selector"
+    ):
+        prepkit.load_recipe(path)
+
+
+def test_problems_are_listed_in_line_order(tmp_path):
+    path = write(tmp_path, "split: {tst: 0.2}\ninput: {format: csv}\nsteps: [5]\n")
+    with pytest.raises(RecipeError) as info:
+        prepkit.load_recipe(path)
+    lines = str(info.value).splitlines()[1:]
+    assert [line.split(":")[1] for line in lines] == ["1", "2", "3"]
+    assert "'path' is required" in lines[1] and "each step is a mapping" in lines[2]

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from prepkit.errors import CheckFailed, PrepkitError
 
@@ -66,14 +67,12 @@ def _fail(exc: Exception, debug: bool) -> typer.Exit:
 
         traceback.print_exception(exc)
     if isinstance(exc, PrepkitError):
-        err.print(
-            f"[bold red]error:[/] {exc.message}", highlight=False, markup=True, soft_wrap=True
-        )
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
             err.print(f"  hint: {exc.hint}", highlight=False, markup=False, soft_wrap=True)
         return typer.Exit(exc.exit_code)
     err.print(
-        f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", markup=True, highlight=False
+        f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False
     )
     err.print(
         "  this is a bug in prepkit; rerun with --debug and report the traceback", markup=False

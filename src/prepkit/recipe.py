@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from prepkit.columns import DTYPE_GROUPS, Selector
 from prepkit.errors import DataError, RecipeError, suggest
 from prepkit.steps.base import Step, all_steps
 from prepkit.yamlsource import line_of, load_yaml
@@ -67,7 +68,7 @@ class RecipeSpec(BaseModel):
     target: str | None = None
     seed: int = 0
     split: SplitSpec | None = None
-    steps: list[dict[str, Any]] = []
+    steps: list[Any] = []  # each validated against its step's parameter model
     checks: list[CheckSpec] = []
     report: str | None = Field(None, description="write the JSON report to this path")
     fitted: str | None = Field(None, description="where to write the fitted artifact")
@@ -98,6 +99,13 @@ def _describe_error(err: dict[str, Any], model: type[BaseModel] | None) -> str:
         return f"unknown option '{field}'{suggest(field, names)}" + (
             f"; valid options: {', '.join(names)}" if names else ""
         )
+    if model is not None and model.model_fields.get(field) is not None:
+        if model.model_fields[field].annotation == Selector:
+            return (
+                f"'{field}': {err['input']!r} is not a column selector; give a dtype group "
+                f"({', '.join(DTYPE_GROUPS)}), a column name, a list of names, or "
+                "{regex: ..., dtype: ..., names: [...], exclude: [...]}"
+            )
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
@@ -110,21 +118,23 @@ def _describe_error(err: dict[str, Any], model: type[BaseModel] | None) -> str:
     return f"'{field}': {message}" if field else message
 
 
-def _real_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The part of a pydantic error location that exists in the raw data (drops union tags)."""
+def _real_path(data: Any, loc: tuple[Any, ...], kind: str) -> tuple[Any, ...]:
+    """The keys of a pydantic error location that exist in the raw data.
+
+    Union member tags (`literal[...]`, `str`, `SelectorSpec`) are skipped; a key that is not in
+    the data is kept only as the last part of a `missing` error (it names the missing key).
+    """
     path: list[Any] = []
     node = data
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(node, dict) and part in node:
             node = node[part]
             path.append(part)
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
             path.append(part)
-        else:
-            if isinstance(node, dict) and isinstance(part, str):
-                path.append(part)  # a missing or unknown key: name it
-            break
+        elif kind == "missing" and i == len(loc) - 1 and isinstance(node, dict):
+            path.append(part)
     return tuple(path)
 
 
@@ -134,12 +144,12 @@ class _Problems:
     def __init__(self, source: str, lines: dict[tuple[Any, ...], int]) -> None:
         self.source = source
         self.lines = lines
-        self.items: list[str] = []
+        self.items: list[tuple[int, str]] = []
 
     def add(self, path: tuple[Any, ...], message: str, where: str = "") -> None:
         line = line_of(self.lines, path)
         prefix = f"{self.source}:{line}" if line else self.source
-        self.items.append(f"{prefix}: {where}{message}")
+        self.items.append((line or 0, f"{prefix}: {where}{message}"))
 
     def add_validation(
         self,
@@ -149,13 +159,15 @@ class _Problems:
         model: type[BaseModel],
         where: str = "",
     ) -> None:
+        found = [(_real_path(data, tuple(e["loc"]), e["type"]), e) for e in exc.errors()]
+        # of a union's alternatives, report the one that got furthest into the data
+        deepest = {p for p, _ in found}
         seen: set[tuple[Any, ...]] = set()
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            path = _real_path(data, loc)
-            if path in seen:
+        for path, err in found:
+            if path in seen or any(len(q) > len(path) and q[: len(path)] == path for q in deepest):
                 continue
             seen.add(path)
+            loc = tuple(err["loc"])
             sub = model
             # find the nested model for extra-key suggestions
             for part in path[:-1]:
@@ -172,8 +184,8 @@ class _Problems:
 
     def raise_if_any(self) -> None:
         if self.items:
-            first, *rest = self.items
-            message = first if not rest else "invalid recipe:\n  " + "\n  ".join(self.items)
+            texts = [text for _, text in sorted(self.items, key=lambda item: item[0])]
+            message = texts[0] if len(texts) == 1 else "invalid recipe:\n  " + "\n  ".join(texts)
             raise RecipeError(message)
 
 
