@@ -99,7 +99,7 @@ def _describe_error(err: dict[str, Any], model: type[BaseModel] | None) -> str:
         return f"unknown option '{field}'{suggest(field, names)}" + (
             f"; valid options: {', '.join(names)}" if names else ""
         )
-    if model is not None and model.model_fields.get(field) is not None:
+    if kind != "missing" and model is not None and model.model_fields.get(field) is not None:
         if model.model_fields[field].annotation == Selector:
             return (
                 f"'{field}': {err['input']!r} is not a column selector; give a dtype group "
