@@ -69,7 +69,7 @@ def detect_format(path: str | Path, given: str | None = None) -> str:
     )
 
 
-def _check_options(options: dict[str, Any], allowed: set[str], what: str) -> dict[str, Any]:
+def check_options(options: dict[str, Any], allowed: set[str], what: str) -> dict[str, Any]:
     unknown = [k for k in options if k not in allowed]
     if unknown:
         raise RecipeError(
@@ -80,7 +80,7 @@ def _check_options(options: dict[str, Any], allowed: set[str], what: str) -> dic
 
 
 def _read_csv(source: Any, options: dict[str, Any], separator: str) -> pl.DataFrame:
-    opts = _check_options(options, CSV_READ_OPTIONS, "CSV read")
+    opts = check_options(options, CSV_READ_OPTIONS, "CSV read")
     opts.setdefault("separator", separator)
     opts.setdefault("infer_schema_length", 10_000)
     opts.setdefault("raise_if_empty", True)
@@ -146,19 +146,19 @@ def read_table(
 
 def _write_to(frame: pl.DataFrame, target: Any, fmt: str, options: dict[str, Any]) -> None:
     if fmt in ("csv", "tsv"):
-        opts = _check_options(options, CSV_WRITE_OPTIONS, "CSV write")
+        opts = check_options(options, CSV_WRITE_OPTIONS, "CSV write")
         opts.setdefault("separator", "\t" if fmt == "tsv" else ",")
         frame.write_csv(target, **opts)
     elif fmt == "parquet":
         frame.write_parquet(
-            target, **_check_options(options, PARQUET_WRITE_OPTIONS, "Parquet write")
+            target, **check_options(options, PARQUET_WRITE_OPTIONS, "Parquet write")
         )
     elif fmt == "json":
         frame.write_json(target)
     elif fmt == "ndjson":
         frame.write_ndjson(target)
     elif fmt == "arrow":
-        frame.write_ipc(target, **_check_options(options, {"compression"}, "Arrow write"))
+        frame.write_ipc(target, **check_options(options, {"compression"}, "Arrow write"))
 
 
 def write_table(

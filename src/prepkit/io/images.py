@@ -34,21 +34,13 @@ from prepkit.images import (
     SEED,
     SOURCE,
 )
+from prepkit.io import check_options
 from prepkit.io.atomic import atomic_dir
 
 READ_OPTIONS = {"path_column", "label_column"}
 WRITE_OPTIONS = {"layout", "manifest"}
 LAYOUTS = ("folders", "manifest")
 MANIFEST = "manifest.csv"
-
-
-def _check(options: dict[str, Any], allowed: set[str], what: str) -> None:
-    for key in options:
-        if key not in allowed:
-            raise RecipeError(
-                f"unknown {what} option '{key}'{suggest(key, allowed)}",
-                hint=f"valid options: {', '.join(sorted(allowed))}",
-            )
 
 
 def _frame(root: Path, sources: list[str], labels: list[str | None]) -> pl.DataFrame:
@@ -140,7 +132,7 @@ def _read_manifest(path: Path, options: dict[str, Any]) -> pl.DataFrame:
 
 def read_images(path: Path, options: dict[str, Any]) -> pl.DataFrame:
     """One row per image of a folder of class folders, or of a manifest table."""
-    _check(options, READ_OPTIONS, "image read")
+    check_options(options, READ_OPTIONS, "image read")
     path = Path(path)
     if not path.exists():
         raise DataError(
@@ -222,7 +214,7 @@ def _check_target(frame: pl.DataFrame, target: Path, manifest: str) -> None:
 
 def write_images(frame: pl.DataFrame, path: Path, options: dict[str, Any]) -> None:
     """Write every image of `frame` into a new folder `path`, with `manifest.csv`, atomically."""
-    _check(options, WRITE_OPTIONS, "image write")
+    check_options(options, WRITE_OPTIONS, "image write")
     if str(path) == "-":
         raise RecipeError("an image data set cannot be written to standard output")
     layout = options.get("layout", "folders")

@@ -18,7 +18,7 @@ import polars as pl
 
 from prepkit.dtypes import parse_dtype
 from prepkit.errors import DataError, RecipeError
-from prepkit.io import _check_options, detect_format, read_table
+from prepkit.io import check_options, detect_format, read_table
 from prepkit.io.atomic import atomic_path
 
 STREAMABLE = ("csv", "tsv", "parquet", "ndjson", "arrow")
@@ -43,7 +43,7 @@ def _csv_batches(
     """pyarrow's streaming CSV reader: it reads block by block, so memory stays bounded."""
     import pyarrow.csv as pacsv
 
-    opts = _check_options(options, BATCH_CSV_OPTIONS, "CSV read (with --batch-size)")
+    opts = check_options(options, BATCH_CSV_OPTIONS, "CSV read (with --batch-size)")
     separator = opts.get("separator", "\t" if fmt == "tsv" else ",")
     encoding = opts.get("encoding", "utf8")
     has_header = opts.get("has_header", True)
