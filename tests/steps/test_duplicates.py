@@ -88,3 +88,46 @@ def test_bad_options(frame):
     fitted = recipe(subset=["id"], at_apply=True).fit(frame)
     with pytest.raises(DataError, match="id"):
         fitted.transform(frame.drop("id"))
+
+
+def _tricky(rows: int = 5000) -> pl.DataFrame:
+    """Repeated rows with -0.0 / 0.0, NaN, null and text, in shuffled order."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    x = rng.choice([0.0, -0.0, float("nan"), 1.5, -2.25], rows)
+    s = rng.choice(["a", "b", "ç"], rows).astype(object)
+    s[rng.random(rows) < 0.1] = None
+    n = pl.Series("n", rng.integers(0, 4, rows)).scatter(
+        np.flatnonzero(rng.random(rows) < 0.1), None
+    )
+    return pl.DataFrame({"x": x, "s": list(s), "n": n})
+
+
+@pytest.mark.parametrize("keep", ["first", "last", "none"])
+def test_hashed_dedup_matches_polars_unique(keep):
+    # the fast path compares rows only where their hashes repeat: it must agree with polars'
+    # exact `unique` (which treats -0.0 as 0.0, all NaNs alike, and null as equal to null)
+    frame = _tricky()
+    out = prepkit.load_recipe({"steps": [{"step": "drop_duplicates", "keep": keep}]}).fit_transform(
+        frame
+    )
+    expected = frame.unique(keep="none" if keep == "none" else keep, maintain_order=True)
+    assert out.height == expected.height < frame.height
+    assert out.equals(expected)
+
+
+@pytest.mark.parametrize("keep", ["first", "last", "none"])
+def test_hash_collisions_never_merge_different_rows(monkeypatch, keep):
+    # every row hashed alike (a collision everywhere): the exact comparison decides alone
+    frame = _tricky(500)
+    expected = frame.unique(keep="none" if keep == "none" else keep, maintain_order=True)
+    monkeypatch.setattr(
+        pl.DataFrame,
+        "hash_rows",
+        lambda self, *a, **k: pl.Series([7] * self.height, dtype=pl.UInt64),
+    )
+    out = prepkit.load_recipe({"steps": [{"step": "drop_duplicates", "keep": keep}]}).fit_transform(
+        frame
+    )
+    assert out.equals(expected)

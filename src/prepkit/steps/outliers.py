@@ -161,6 +161,8 @@ class Outliers(Step):
         if not (dtype.is_float() or (dtype.is_integer() and _integral(bounds))):
             dtype = pl.Float64  # a fractional bound cannot be written into an integer column
         lo, hi = (pl.lit(b, dtype=pl.Float64) for b in bounds)
+        if frame.schema[column].is_float():  # polars' clip leaves NaN and null as they are
+            return pl.col(column).clip(lo.cast(dtype), hi.cast(dtype))
         value = _value(frame, column)
         col = pl.col(column).cast(dtype)
         return (

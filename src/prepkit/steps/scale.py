@@ -10,6 +10,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from prepkit.columns import Selector, require_numeric, select_columns
+from prepkit.stats import quantiles
 from prepkit.steps.base import Step, StepContext, StepParams, register
 
 # scikit-learn's threshold for "this range is zero" (10 * float64 machine epsilon)
@@ -98,7 +99,12 @@ class Scale(Step):
         require_numeric(frame, columns, f"scale method '{p.method}'")
         if not columns:
             return {"method": p.method, "columns": [], "scaling": {}}
-        values = self._statistics(frame, columns, clean=False)
+        if p.method == "robust":  # exact quantiles by selection (prepkit.stats), NaN ignored
+            low, high = p.quantile_range
+            found = quantiles(frame, columns, [0.5, low / 100, high / 100])
+            values = {c: tuple(q) if q else (None, None, None) for c, q in found.items()}
+        else:
+            values = self._statistics(frame, columns, clean=False)
         if any(values[c] is None for c in columns):  # NaN seen: recompute those, NaN ignored
             values.update(
                 self._statistics(frame, [c for c in columns if values[c] is None], clean=True)
@@ -148,9 +154,6 @@ class Scale(Step):
             return [x.mean(), x.var(ddof=0), x.count().cast(pl.Float64)]
         if p.method == "minmax":
             return [x.min(), x.max()]
-        if p.method == "robust":
-            low, high = p.quantile_range
-            return [x.quantile(q, interpolation="linear") for q in (0.5, low / 100, high / 100)]
         return [x.abs().max()]
 
     def _center_scale(self, *values: float) -> tuple[float, float]:
