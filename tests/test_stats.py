@@ -53,6 +53,20 @@ def test_mostly_missing_and_integer_columns():
     np.testing.assert_array_equal(quantiles_of(pl.Series(ints), QS), np.quantile(ints, QS))
 
 
+def test_a_column_almost_all_missing_is_partitioned_whole(monkeypatch):
+    # 70k values among 3M rows: the sample drawn holds too few values to bracket with
+    values = np.full(3_000_000, np.nan)
+    values[RNG.choice(3_000_000, 70_000, replace=False)] = RNG.normal(size=70_000)
+    calls = []
+    full = stats._order_statistics_by_partition
+    monkeypatch.setattr(
+        stats, "_order_statistics_by_partition", lambda v, r: calls.append(len(v)) or full(v, r)
+    )
+    got = quantiles_of(pl.Series(values), QS)
+    np.testing.assert_array_equal(got, np.quantile(values[~np.isnan(values)], QS))
+    assert calls == [70_000]
+
+
 def test_frame_quantiles_ignore_null_and_nan():
     values = RNG.normal(size=100_000)
     column = pl.Series(values).scatter([0, 5, 9], None).scatter([1, 2], float("nan"))

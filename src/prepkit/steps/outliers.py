@@ -21,8 +21,11 @@ def _value(frame: pl.DataFrame, column: str) -> pl.Expr:
 def _outside(frame: pl.DataFrame, column: str, bounds: list[float]) -> pl.Expr:
     """True where a (non-missing) value is below the lower or above the upper bound."""
     lo, hi = (pl.lit(b, dtype=pl.Float64) for b in bounds)
-    value = _value(frame, column)
-    return ((value < lo) | (value > hi)).fill_null(False)
+    col = pl.col(column)
+    above = col > hi
+    if frame.schema[column].is_float():  # NaN sorts above every number in polars
+        above = above & col.is_not_nan()
+    return ((col < lo) | above).fill_null(False)
 
 
 def _integral(bounds: list[float]) -> bool:
