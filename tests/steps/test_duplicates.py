@@ -131,3 +131,17 @@ def test_hash_collisions_never_merge_different_rows(monkeypatch, keep):
         frame
     )
     assert out.equals(expected)
+
+
+def test_mostly_repeated_rows_are_compared_whole(monkeypatch):
+    from prepkit.steps import duplicates
+
+    frame = pl.concat([_tricky(300), _tricky(300)])  # every row repeats
+    calls = []
+    exact = duplicates._keep_exact
+    monkeypatch.setattr(
+        duplicates, "_keep_exact", lambda keys, keep: calls.append(keys.height) or exact(keys, keep)
+    )
+    out = prepkit.load_recipe({"steps": [{"step": "drop_duplicates"}]}).fit_transform(frame)
+    assert out.equals(frame.unique(maintain_order=True))
+    assert calls == [600]  # one comparison of all rows, no picking out
