@@ -74,3 +74,33 @@ def test_frame_quantiles_ignore_null_and_nan():
     got = quantiles(frame, ["x", "empty"], [0.25, 0.5])
     kept = np.delete(values, [0, 1, 2, 5, 9])
     assert got == {"x": np.quantile(kept, [0.25, 0.5]).tolist(), "empty": None}
+
+
+def test_steps_on_large_columns_match_scikit_learn():
+    # above 65,536 values the steps take the sampled-selection path: outliers (iqr), impute
+    # (median) and scale (robust) must still equal numpy / scikit-learn on the same data
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import RobustScaler
+
+    import prepkit
+
+    rows = 150_000
+    x = RNG.lognormal(size=rows)
+    x[RNG.random(rows) < 0.1] = np.nan
+    y = RNG.integers(0, 1000, rows).astype(float)
+    frame = pl.DataFrame({"x": x, "y": y})
+
+    def fitted(step: dict) -> dict:
+        return prepkit.load_recipe({"steps": [step]}).fit(frame).states[0]
+
+    bounds = fitted({"step": "outliers", "method": "iqr"})["bounds"]
+    for name, values in (("x", x), ("y", y)):
+        q1, q3 = np.nanpercentile(values, [25, 75])
+        assert bounds[name] == [q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)]
+    fill = fitted({"step": "impute", "strategy": "median"})["fill"]
+    expected = SimpleImputer(strategy="median").fit(np.c_[x, y]).statistics_
+    assert [fill["x"], fill["y"]] == expected.tolist()
+    scaling = fitted({"step": "scale", "method": "robust", "quantile_range": [10, 90]})["scaling"]
+    scaler = RobustScaler(quantile_range=(10, 90)).fit(np.c_[x, y])
+    assert [scaling[c]["center"] for c in "xy"] == scaler.center_.tolist()
+    assert [scaling[c]["scale"] for c in "xy"] == scaler.scale_.tolist()
