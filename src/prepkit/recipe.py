@@ -7,13 +7,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prepkit.columns import DTYPE_GROUPS, Selector
 from prepkit.errors import DataError, RecipeError, suggest
 from prepkit.steps.base import Step, all_steps
-from prepkit.yamlsource import line_of, load_yaml
+from prepkit.yamlsource import check_data, line_of, load_value, load_yaml
 
 if TYPE_CHECKING:
     from prepkit.fitted import FittedRecipe
@@ -138,6 +137,9 @@ def _real_path(data: Any, loc: tuple[Any, ...], kind: str) -> tuple[Any, ...]:
     return tuple(path)
 
 
+_MAX_PROBLEMS = 20
+
+
 class _Problems:
     """Collects validation problems with their YAML lines, raised together as one RecipeError."""
 
@@ -185,6 +187,9 @@ class _Problems:
     def raise_if_any(self) -> None:
         if self.items:
             texts = [text for _, text in sorted(self.items, key=lambda item: item[0])]
+            if len(texts) > _MAX_PROBLEMS:  # a generated recipe can have thousands
+                more = len(texts) - _MAX_PROBLEMS
+                texts = [*texts[:_MAX_PROBLEMS], f"... and {more} more problems"]
             message = texts[0] if len(texts) == 1 else "invalid recipe:\n  " + "\n  ".join(texts)
             raise RecipeError(message)
 
@@ -225,9 +230,12 @@ def _build_steps(raw_steps: list[Any], problems: _Problems) -> list[Step]:
 def _set_override(data: dict[str, Any], assignment: str) -> None:
     """Apply `key.sub.2.option=value` (step numbers are 1-based, or a step id)."""
     if "=" not in assignment:
-        raise RecipeError(f"--set expects key=value, got '{assignment}'")
+        raise RecipeError(
+            f"--set expects key=value, got '{assignment}'",
+            hint="give the key and its value, e.g. --set seed=7 or --set steps.2.strategy=mean",
+        )
     key, _, text = assignment.partition("=")
-    value = yaml.safe_load(text) if text else ""
+    value = load_value(text, f"--set {assignment}") if text else ""
     parts = key.strip().split(".")
     node: Any = data
     for depth, part in enumerate(parts):
@@ -244,8 +252,13 @@ def _set_override(data: dict[str, Any], assignment: str) -> None:
                 if part in ids:
                     index = ids.index(part)
             if index is None:
+                where = ".".join(parts[:depth])
+                noun = "steps" if where == "steps" else "items"
+                known = [i for i in ids if i]
                 raise RecipeError(
-                    f"--set {key}: no item '{part}' (steps are numbered from 1, or use a step id)"
+                    f"--set {key}: no item '{part}' in '{where}'",
+                    hint=f"'{where}' has {len(node)} {noun}, numbered from 1"
+                    + (f"; or use a step id: {', '.join(known)}" if known else ""),
                 )
             if last:
                 node[index] = value
@@ -354,6 +367,7 @@ def load_recipe(
     """
     lines: dict[tuple[Any, ...], int] = {}
     if isinstance(source, dict):
+        check_data(source, "<recipe>")
         data, name, base_dir = copy.deepcopy(source), "<recipe>", Path.cwd()
     else:
         text_source = isinstance(source, str) and ("\n" in source or ":" in source)
