@@ -7,13 +7,32 @@ Encoding parameters are fixed, so the same pixels always give the same bytes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
 class ImageReadError(Exception):
     """A file that is not a readable 8-bit image (corrupt, truncated, missing, unsupported)."""
+
+
+@contextmanager
+def _opencv_silenced(cv2: Any) -> Iterator[None]:
+    """OpenCV's own log lines (`[ WARN:0@...]`, `[ERROR:0@...]`) off while decoding.
+
+    They go straight to the process's stderr, past `--quiet`, and only repeat what prepkit
+    reports itself: the file that could not be read. The caller's log level is restored.
+    """
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -26,7 +45,8 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(exc.strerror or type(exc).__name__) from None
     if data.size == 0:
         raise ImageReadError("empty file")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    with _opencv_silenced(cv2):
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageReadError("not a readable image")
     if image.dtype != np.uint8:

@@ -63,6 +63,30 @@ def suffix_for(image_path: str, fmt: str = "same") -> str:
     return suffix if suffix in WRITABLE else ".png"
 
 
+def label_column(frame: pl.DataFrame, ctx: StepContext, step: str) -> str:
+    """The column holding each image's class: the recipe's `target`, else `label`.
+
+    A folder of class folders (or a manifest's label column) already gives every image its
+    class in `label`, so a recipe needs no `target:` for it.
+    """
+    if ctx.target:
+        return ctx.require_target(frame, step)
+    if LABEL in frame.columns and frame[LABEL].is_not_null().any():
+        return LABEL
+    raise DataError(
+        f"{step} needs class labels, and these images have none",
+        hint="put the images in one folder per class (root/cat/1.png), give a manifest a "
+        "`label` column, or name the label column with `target:`",
+    )
+
+
+def default_label(frame: pl.DataFrame, ctx: StepContext) -> str | None:
+    """The recipe's target, else `label` when the images have classes (for reports and checks)."""
+    if ctx.target:
+        return ctx.target
+    return LABEL if LABEL in frame.columns and frame[LABEL].is_not_null().any() else None
+
+
 def class_counts(frame: pl.DataFrame, column: str | None) -> dict[str, int]:
     """Images per class, sorted by class (null labels as `null`)."""
     if not column or column not in frame.columns or frame.height == 0:

@@ -33,6 +33,15 @@ def augment(shared: dict[str, Any], job: tuple[str, list[tuple[int, int, str]]])
     return {"ok": True}
 
 
+def check(shared: Any, source: str) -> dict[str, Any]:
+    """Whether `source` decodes (balancing plans from the images that load)."""
+    try:
+        read_image(source)
+    except ImageReadError as exc:
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True}
+
+
 def convert(image: np.ndarray, shared: dict[str, Any]) -> np.ndarray:
     """Colour conversion and resize of `prepare_images`."""
     import cv2

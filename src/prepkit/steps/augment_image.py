@@ -19,14 +19,16 @@ from pydantic import Field, field_validator, model_validator
 from prepkit.images import AUGMENTED, COPY, IMAGE_PATH, ORIGIN, SEED, SOURCE
 from prepkit.images.dataset import (
     class_counts,
+    default_label,
     image_seed,
+    label_column,
     require_images,
     skip_unreadable,
     staging_dir,
     suffix_for,
 )
 from prepkit.steps.balance import BalanceParams, plan_balance
-from prepkit.steps.base import Step, StepContext, StepParams, register
+from prepkit.steps.base import Step, StepContext, StepParams, plain_state, register
 
 SKIPPED_LISTED = 20  # skipped files named in the report (all are counted)
 
@@ -184,7 +186,8 @@ class DedupeImages(Step):
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
         require_images(frame, self.name)
         p = self.params
-        return {"method": p.method, "max_distance": p.max_distance, "label": ctx.target}
+        label = default_label(frame, ctx)
+        return {"method": p.method, "max_distance": p.max_distance, "label": label}
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         from prepkit.images import tasks
@@ -343,11 +346,12 @@ class AugmentImages(Step):
             "pipeline": build_pipeline(p.transforms, p.pipeline),
             "copies": p.copies,
             "keep_originals": p.keep_originals,
-            "target": ctx.target,
+            "target": default_label(frame, ctx),
             "generate": None,
         }
         if p.balance:
-            target = ctx.require_target(frame, "augment_images with balance: true")
+            target = label_column(frame, ctx, "augment_images with balance: true")
+            state["target"] = target
             nulls = frame[target].null_count()
             if nulls:
                 ctx.warn(f"{nulls} image(s) without a label are not augmented")
@@ -357,6 +361,29 @@ class AugmentImages(Step):
                 generate = {c: counts[c] + n for c, n in generate.items()}
             state["generate"] = generate
         return state
+
+    def fit_transform(
+        self, frame: pl.DataFrame, ctx: StepContext
+    ) -> tuple[dict[str, Any], pl.DataFrame]:
+        """With `balance: true`, plan from the images that load: unreadable files are left out
+        before the classes are counted (a class with a corrupt file still reaches its target)."""
+        frame = require_images(frame, self.name)
+        skipped: list[dict[str, str]] = []
+        if self.params.balance and frame.height:
+            from prepkit.images import tasks
+
+            results = _run(self, tasks.check, None, frame[IMAGE_PATH].to_list(), ctx)
+            ok, skipped = skip_unreadable(frame, results, ctx, self.params.max_bad_fraction)
+            frame = frame.filter(pl.Series(ok)) if skipped else frame
+        state = plain_state(self.fit(frame, ctx) or {}, self.id)
+        out = self.apply(frame, state, ctx)
+        if skipped:
+            later = ctx.changes.get("skipped") or {"count": 0, "files": []}
+            files = [s["file"] for s in skipped] + later["files"]
+            ctx.record(
+                skipped={"count": len(skipped) + later["count"], "files": files[:SKIPPED_LISTED]}
+            )
+        return state, out
 
     def _copies_per_row(self, rows: pl.DataFrame, state: dict[str, Any]) -> list[int]:
         if state["generate"] is None:
