@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import tempfile
 import time
@@ -12,11 +13,11 @@ from typing import Any
 
 from prepkit import checks as quality
 from prepkit.dtypes import parse_dtype
-from prepkit.errors import CheckFailed, RecipeError
+from prepkit.errors import CheckFailed, PrepkitError, RecipeError
 from prepkit.fitted import FittedRecipe
 from prepkit.frames import to_polars
 from prepkit.io import detect_format, read_table, write_table
-from prepkit.io.atomic import write_text_atomic
+from prepkit.io.atomic import all_or_nothing, check_writable, same_file, write_text_atomic
 from prepkit.io.stream import BatchWriter, read_batches
 from prepkit.pipeline import context_for, fit_frame
 from prepkit.recipe import Recipe
@@ -63,6 +64,52 @@ def default_fitted_path(output: str | Path) -> Path | None:
     return p.with_name(f"{stem}.prepkit.json")
 
 
+def part_names(recipe: Recipe) -> list[str]:
+    """The parts a run writes: train, plus valid/test when the recipe holds them out."""
+    split = recipe.spec.split
+    if split is None or split.kfold:
+        return ["train"]
+    return ["train"] + [n for n in ("valid", "test") if getattr(split, n)]
+
+
+def check_destinations(
+    outputs: list[tuple[str, str | Path | None, bool]], inputs: list[str | Path | None]
+) -> None:
+    """Refuse, before any data is read, outputs that would clobber an input or each other.
+
+    `outputs` are (what, path, is_folder); `-` (stdout) and None are skipped. An output equal to
+    an input, also through symlinks, hard links, `./` or `..`, is a `RecipeError`; two outputs on
+    one path too. An output that cannot be written (a folder where a file goes, an unwritable or
+    read-only folder) is a `DataError`.
+    """
+    sources = [Path(p) for p in inputs if p is not None and str(p) != "-" and Path(p).is_file()]
+    files = [(w, Path(p), f) for w, p, f in outputs if p is not None and str(p) != "-"]
+    for i, (what, path, _) in enumerate(files):
+        for source in sources:
+            if same_file(path, source):
+                raise RecipeError(
+                    f"{what} {path} is the input file {source}: prepkit never overwrites its input",
+                    hint="write the output to a new path",
+                )
+        for other_what, other, _ in files[:i]:
+            if same_file(path, other):
+                raise RecipeError(
+                    f"{other_what} and {what} are the same file: {path}",
+                    hint="give each output its own path",
+                )
+    for what, path, folder in files:
+        check_writable(path, what, folder)
+
+
+def _is_folder_output(path: str | Path, fmt: str | None) -> bool:
+    if str(path) == "-":
+        return False
+    try:
+        return detect_format(path, fmt) == "images"
+    except PrepkitError:  # an unknown format is reported when the output is written
+        return False
+
+
 def run_recipe(
     recipe: Recipe,
     data: Any = None,
@@ -84,14 +131,14 @@ def run_recipe(
     """
     start = time.perf_counter()
     spec = recipe.spec
-    back = None
-    if data is not None:
-        frame, back = to_polars(data)
-    elif input is not None:
-        frame = read_table(input, fmt)
-    elif spec.input is not None:
-        frame = read_table(recipe.resolve(spec.input.path), spec.input.format, spec.input.options)
-    else:
+    source: str | Path | None = None  # the input file (None for a frame given as `data`)
+    in_fmt, in_options = fmt, {}
+    if data is None and input is not None:
+        source = input
+    elif data is None and spec.input is not None:
+        source = recipe.resolve(spec.input.path)
+        in_fmt, in_options = spec.input.format, spec.input.options
+    elif data is None:
         raise RecipeError("no input: give `input:` in the recipe or -i PATH")
 
     if output is not None:
@@ -102,8 +149,40 @@ def run_recipe(
         out_fmt, out_options = output_format or spec.output.format, spec.output.options
     else:
         out_path, out_fmt, out_options = None, output_format, {}
-    if write and out_path is None:
-        raise RecipeError("no output: give `output:` in the recipe or -o PATH (use - for stdout)")
+    parts_written = part_names(recipe)
+    split = len(parts_written) > 1
+    fitted_target = report_target = None
+    if write:
+        if out_path is None:
+            raise RecipeError(
+                "no output: give `output:` in the recipe or -o PATH (use - for stdout)"
+            )
+        if split and str(out_path) == "-":
+            raise RecipeError(
+                "a split writes one output per part (train/valid/test), not one stream",
+                hint="give -o a file path; the parts are written as <stem>_train, <stem>_valid, <stem>_test",
+            )
+        fitted_target = fitted_path or (
+            recipe.resolve(spec.fitted) if spec.fitted else default_fitted_path(out_path)
+        )
+        report_target = report_path or (recipe.resolve(spec.report) if spec.report else None)
+        folder = _is_folder_output(out_path, out_fmt)
+        check_destinations(
+            [
+                *((f"{name} output" if split else "output", part_path(out_path, name, split),
+                   folder) for name in parts_written),
+                ("fitted artifact", fitted_target, False),
+                ("report", report_target, False),
+            ],
+            inputs=[source, recipe.source],
+        )  # fmt: skip
+
+    back = None
+    if data is not None:
+        frame, back = to_polars(data)
+    else:
+        assert source is not None
+        frame = read_table(source, in_fmt, in_options)
 
     report = RunReport(recipe=recipe.name)
     report.parts["input"] = {"rows": frame.height, "columns": frame.width}
@@ -116,12 +195,6 @@ def run_recipe(
             parts = split_frame(frame, spec.split, spec.target, spec.seed)
         else:
             parts = {"train": frame}
-
-        if write and len(parts) > 1 and str(out_path) == "-":
-            raise RecipeError(
-                "a split writes one output per part (train/valid/test), not one stream",
-                hint="give -o a file path; the parts are written as <stem>_train, <stem>_valid, <stem>_test",
-            )
         fitted, train_out = fit_frame(recipe, parts["train"], ctx)
         report.steps.extend(fitted.report.steps)
         outputs = {"train": train_out}
@@ -141,24 +214,21 @@ def run_recipe(
         failed = report.failed_checks
         if failed:
             report.status = "failed_checks"
-        if write and not failed:
-            split = len(outputs) > 1
-            assert out_path is not None
-            for name, out in outputs.items():
-                target = part_path(out_path, name, split)
-                write_table(out, target, out_fmt, out_options)
-                paths[name] = str(target)
-            fitted_target = fitted_path or (
-                recipe.resolve(spec.fitted) if spec.fitted else default_fitted_path(out_path)
-            )
-            if fitted_target is not None:
-                fitted.save(fitted_target)
-                report.fitted = str(fitted_target)
-        report.outputs = paths
-        report.seconds = round(time.perf_counter() - start, 4)
-        report_target = report_path or (recipe.resolve(spec.report) if spec.report else None)
-        if write and report_target is not None:
-            write_report(report, Path(report_target))
+        # every output is staged, then all are renamed into place together (or none are)
+        with all_or_nothing():
+            if write and not failed:
+                assert out_path is not None
+                for name, out in outputs.items():
+                    target = part_path(out_path, name, split)
+                    write_table(out, target, out_fmt, out_options)
+                    paths[name] = str(target)
+                if fitted_target is not None:
+                    fitted.save(fitted_target)
+                    report.fitted = str(fitted_target)
+            report.outputs = paths
+            report.seconds = round(time.perf_counter() - start, 4)
+            if write and report_target is not None:
+                write_report(report, Path(report_target))
         if failed:
             names = "; ".join(c.message for c in failed)
             error = CheckFailed(f"quality check failed: {names}", hint="no data output was written")
@@ -167,6 +237,81 @@ def run_recipe(
 
     frames: dict[str, Any] = outputs if back is None else {k: back(v) for k, v in outputs.items()}
     return RunResult(outputs=frames, fitted=fitted, report=report, paths=paths)
+
+
+# CSV options that change which columns a header names; the rest only change values
+_SCHEMA_CSV_OPTIONS = (
+    "separator", "has_header", "skip_rows", "quote_char", "comment_prefix", "encoding",
+    "truncate_ragged_lines", "decimal_comma",
+)  # fmt: skip
+
+
+def input_columns(path: str | Path, fmt: str | None, options: dict[str, Any]) -> list[str]:
+    """The column names of a tabular file, from its header or schema alone (no rows are read).
+
+    Raises `LookupError` when that cannot be told without reading the data (standard input,
+    a JSON array, an image data set) and `OSError`/polars errors when the file cannot be read.
+    """
+    import polars as pl
+
+    fmt = detect_format(path, fmt)
+    if str(path) == "-":
+        raise LookupError("standard input is read only by `prepkit run`")
+    if fmt in ("json", "images"):
+        what = "an image data set" if fmt == "images" else "a JSON array file"
+        raise LookupError(f"the columns of {what} are known only once it is read")
+    if fmt in ("csv", "tsv"):
+        opts = {k: v for k, v in options.items() if k in _SCHEMA_CSV_OPTIONS}
+        opts.setdefault("separator", "\t" if fmt == "tsv" else ",")
+        scan = pl.scan_csv(path, infer_schema_length=0, **opts)
+    elif fmt == "parquet":
+        scan = pl.scan_parquet(path)
+    elif fmt == "arrow":
+        scan = pl.scan_ipc(path)
+    else:
+        scan = pl.scan_ndjson(path, infer_schema_length=options.get("infer_schema_length", 10_000))
+    names = scan.collect_schema().names()
+    chosen = options.get("columns")
+    return [c for c in names if c in chosen] if chosen else names
+
+
+def validate_recipe(recipe: Recipe) -> str:
+    """What `prepkit validate` checks beyond the recipe itself: its columns against the input.
+
+    When `input:` is a readable tabular file, `target` and `split.group` must be columns of it
+    (read from the header or schema only); otherwise only the recipe was checked. Returns a
+    sentence saying which, or raises a `RecipeError` naming the missing column and close names.
+    """
+    import polars as pl
+
+    spec = recipe.spec
+    if spec.input is None:
+        return "checked the recipe only (it names no input)"
+    path = recipe.resolve(spec.input.path)
+    if str(path) != "-" and not Path(path).exists():
+        return f"checked the recipe only (input {path} not found)"
+    try:
+        columns = input_columns(path, spec.input.format, spec.input.options)
+    except LookupError as exc:
+        return f"checked the recipe only ({exc})"
+    except (OSError, pl.exceptions.PolarsError, ValueError, TypeError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"checked the recipe only (cannot read the columns of {path}: {detail})"
+    named = [("target", spec.target)]
+    if spec.split is not None:
+        named.append(("split.group", spec.split.group))
+    for key, column in named:
+        if column is not None and column not in columns:
+            close = difflib.get_close_matches(column, columns, n=3, cutoff=0.6)
+            maybe = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+            shown = ", ".join(columns[:30]) + (
+                f", ... ({len(columns)} in all)" if len(columns) > 30 else ""
+            )
+            raise RecipeError(
+                f"{recipe.source}: {key} '{column}' is not a column of {path}{maybe}",
+                hint=f"columns: {shown}",
+            )
+    return f"checked against the {len(columns)} columns of {path} (header only)"
 
 
 def _recipe_read_options(fitted: FittedRecipe, path: str | Path, fmt: str | None) -> dict[str, Any]:
@@ -188,17 +333,25 @@ def apply_fitted(
     fmt: str | None = None,
     output_format: str | None = None,
     batch_size: int | None = None,
+    *,
+    report_path: str | Path | None = None,
+    fitted_file: str | Path | None = None,
 ) -> RunReport:
     """`prepkit apply`: read new data, apply the learned state, write atomically.
 
     With `batch_size`, the input is scanned and applied `batch_size` rows at a time and the output
     written batch by batch, so memory stays bounded whatever the file size; the report then sums
-    the counts of all batches.
+    the counts of all batches. With `report_path` the report is written too, together with the
+    data (both or neither). Neither may be the input or `fitted_file` (the artifact read).
     """
     start = time.perf_counter()
-    options = _recipe_read_options(fitted, input, fmt)
     out_fmt = output_format or (fmt if str(output) == "-" else None)
-    with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir:
+    check_destinations(
+        [("output", output, _is_folder_output(output, out_fmt)), ("report", report_path, False)],
+        inputs=[input, fitted_file],
+    )
+    options = _recipe_read_options(fitted, input, fmt)
+    with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir, all_or_nothing():
         if batch_size is None:
             frame = read_table(input, fmt, options)
             out, report = fitted.transform_frame(frame, workdir=Path(workdir))
@@ -208,12 +361,14 @@ def apply_fitted(
             report, shape_in, shape_out = _apply_in_batches(
                 fitted, input, output, fmt, out_fmt, options, batch_size, Path(workdir)
             )
-    report.parts = {
-        "input": {"rows": shape_in[0], "columns": shape_in[1]},
-        "new": {"rows": shape_out[0], "columns": shape_out[1]},
-    }
-    report.outputs = {"new": str(output)}
-    report.seconds = round(time.perf_counter() - start, 4)
+        report.parts = {
+            "input": {"rows": shape_in[0], "columns": shape_in[1]},
+            "new": {"rows": shape_out[0], "columns": shape_out[1]},
+        }
+        report.outputs = {"new": str(output)}
+        report.seconds = round(time.perf_counter() - start, 4)
+        if report_path is not None:
+            write_report(report, Path(report_path))
     return report
 
 
