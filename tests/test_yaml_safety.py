@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import prepkit
 from prepkit.cli import app
-from prepkit.errors import RecipeError
+from prepkit.errors import DataError, RecipeError
 from prepkit.yamlsource import MAX_DEPTH, load_value, load_yaml
 
 runner = CliRunner()
@@ -292,3 +292,19 @@ def test_load_value_keeps_plain_values():
     assert load_value("[1, 2]", "--set x") == [1, 2]
     assert load_value("{a: b}", "--set x") == {"a": "b"}
     assert load_value("mean", "--set x") == "mean"
+
+
+# -- the recipe file itself -------------------------------------------------------------------
+
+
+def test_recipe_that_is_a_folder_or_not_utf8(tmp_path):
+    with pytest.raises(DataError, match=r"is a folder, not a recipe file"):
+        prepkit.load_recipe(tmp_path)
+    path = tmp_path / "latin.yaml"
+    path.write_bytes("name: ok\ndescription: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError) as info:
+        prepkit.load_recipe(path)
+    assert info.value.message == (
+        f"{path}:2: the recipe is not UTF-8 text (byte 0xe9 is not valid utf-8)"
+    )
+    assert "UTF-8" in info.value.hint

@@ -373,14 +373,27 @@ def load_recipe(
         text_source = isinstance(source, str) and ("\n" in source or ":" in source)
         if not text_source:
             path = Path(source)
+            if path.is_dir():
+                raise DataError(
+                    f"recipe {path} is a folder, not a recipe file",
+                    hint="give the path of a recipe YAML file (e.g. recipes/tabular.yaml)",
+                )
             if not path.is_file():
                 raise DataError(
                     f"recipe file not found: {path}", hint="check the path to the recipe YAML"
                 )
             try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
+                raw = path.read_bytes()
+                text = raw.decode("utf-8")
+            except OSError as exc:
                 raise DataError(f"cannot read recipe {path}: {exc}") from None
+            except UnicodeDecodeError as exc:
+                line = raw.count(b"\n", 0, exc.start) + 1
+                raise DataError(
+                    f"{path}:{line}: the recipe is not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                    "is not valid utf-8)",
+                    hint="save the recipe file with UTF-8 encoding",
+                ) from None
             name, base_dir = str(path), path.resolve().parent
         else:
             text, name, base_dir = str(source), "<recipe>", Path.cwd()
