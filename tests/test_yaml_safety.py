@@ -308,3 +308,11 @@ def test_recipe_that_is_a_folder_or_not_utf8(tmp_path):
         f"{path}:2: the recipe is not UTF-8 text (byte 0xe9 is not valid utf-8)"
     )
     assert "UTF-8" in info.value.hint
+
+
+def test_set_on_an_aliased_step_changes_only_that_step():
+    text = "name: s\nsteps:\n  - &imp {step: impute, strategy: median}\n  - *imp\n"
+    recipe = prepkit.load_recipe(text, ["steps.2.strategy=mean"])
+    assert [s.params.strategy for s in recipe.steps] == ["median", "mean"]
+    recipe = prepkit.load_recipe(text, ["steps.impute_1.strategy=constant"])
+    assert [s.params.strategy for s in recipe.steps] == ["constant", "median"]

@@ -227,6 +227,15 @@ def _build_steps(raw_steps: list[Any], problems: _Problems) -> list[Step]:
     return steps
 
 
+def _own(value: Any) -> Any:
+    """A shallow copy of a mapping or list about to be changed by `--set`.
+
+    A YAML alias (`- *imp`) is the same object as its anchor: without the copy, setting
+    `steps.2.strategy` would change step 1 too.
+    """
+    return copy.copy(value) if isinstance(value, (dict, list)) else value
+
+
 def _set_override(data: dict[str, Any], assignment: str) -> None:
     """Apply `key.sub.2.option=value` (step numbers are 1-based, or a step id)."""
     if "=" not in assignment:
@@ -263,6 +272,7 @@ def _set_override(data: dict[str, Any], assignment: str) -> None:
             if last:
                 node[index] = value
             else:
+                node[index] = _own(node[index])
                 node = node[index]
         elif isinstance(node, dict):
             if last:
@@ -272,6 +282,7 @@ def _set_override(data: dict[str, Any], assignment: str) -> None:
                     node[part] = {}
                 elif isinstance(node[part], str) and part in ("input", "output"):
                     node[part] = {"path": node[part]}
+                node[part] = _own(node[part])
                 node = node[part]
         else:
             raise RecipeError(f"--set {key}: '{'.'.join(parts[:depth])}' is not a mapping or list")
