@@ -11,6 +11,7 @@ never a wrong answer) the whole array is partitioned instead.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,16 @@ def present_values(series: pl.Series) -> np.ndarray:
 
 
 def _lerp(a: float, b: float, t: float) -> float:
-    """numpy's linear interpolation (`_lerp` in numpy's quantile), the same rounding."""
+    """numpy's linear interpolation (`_lerp` in numpy's quantile), the same rounding.
+
+    For finite `a <= b` this is numpy's formula exactly. With an infinite end it gives the limit
+    instead of numpy's `inf - inf` NaN: the value itself at a whole rank (`t == 0`) or between
+    equal values, and the infinite end otherwise (NaN only between -inf and +inf).
+    """
+    if t == 0 or a == b:
+        return a
+    if math.isinf(a) or math.isinf(b):
+        return math.nan if math.isinf(a) and math.isinf(b) else (a if math.isinf(a) else b)
     diff = b - a
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
@@ -94,6 +104,8 @@ def quantiles_of(series: pl.Series, qs: Sequence[float]) -> list[float] | None:
     """Quantiles `qs` (fractions) of a numeric column's values, null and NaN ignored.
 
     Equal to `np.quantile(values, qs)` of the values that are not missing; None when none are.
+    Infinite values are values: the median of [1, inf] is inf (as `np.median`; `np.quantile`
+    gives NaN there, and at q=0, from `inf - inf`), of [-inf, inf] NaN.
     """
     series = series.cast(pl.Float64)
     n = len(series) - series.null_count() - int(series.is_nan().sum())
