@@ -24,8 +24,8 @@ class BalanceParams(StepParams):
     )
     balance: bool = Field(
         False,
-        description="Add augmented items to the smaller classes only (needs the recipe's "
-        "`target`), until they reach the target counts.",
+        description="Add augmented items to the smaller classes only, until they reach the "
+        "target counts. Classes come from the recipe's `target` (images: `label` by default).",
     )
     target_count: int | None = Field(
         None, ge=1, description="Balance: items (rows or images) wanted in every smaller class."
