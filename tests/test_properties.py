@@ -253,9 +253,15 @@ def test_onehot_columns_sum_to_one_for_known_categories(
     fitted, out = fitted_or_reject(recipe, frame)
     state = fitted.states[0]
     for name, encoding in state["encodings"].items():
-        known = frame[name].cast(pl.String).is_in(pl.Series([str(c) for c in encoding["categories"] if c is not None]).implode())
+        known = (
+            frame[name]
+            .cast(pl.String)
+            .is_in(pl.Series([str(c) for c in encoding["categories"] if c is not None]).implode())
+        )
         known = known.fill_null(False)
-        total = out.select(pl.sum_horizontal([pl.col(c).cast(pl.Int64) for c in encoding["outputs"]]))
+        total = out.select(
+            pl.sum_horizontal([pl.col(c).cast(pl.Int64) for c in encoding["outputs"]])
+        )
         assert total.to_series().filter(known).to_list() == [1] * int(known.sum()), name
 
 
@@ -314,4 +320,3 @@ def test_rows_kept_by_train_only_steps_keep_their_index_labels(
 
 def test_profile_is_modest_and_reproducible() -> None:
     assert CI.max_examples <= 50 and CI.deadline is None and CI.derandomize
-

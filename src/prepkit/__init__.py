@@ -10,11 +10,40 @@ Fit on training data, save the learned state as plain JSON, apply it to new data
     prepkit.load_fitted("model.prepkit.json").transform(new_df)
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from prepkit.errors import CheckFailed, DataError, PrepkitError, RecipeError
-from prepkit.fitted import FittedRecipe, load_fitted
-from prepkit.recipe import Recipe, load_recipe
+
+if TYPE_CHECKING:
+    from prepkit.fitted import FittedRecipe, load_fitted
+    from prepkit.recipe import Recipe, load_recipe
 
 __version__ = "0.1.0"
+
+# Imported on first use, so that `prepkit --help` and `import prepkit.errors` do not pay for
+# polars, numpy and pydantic.
+_LAZY = {
+    "FittedRecipe": "prepkit.fitted",
+    "load_fitted": "prepkit.fitted",
+    "Recipe": "prepkit.recipe",
+    "load_recipe": "prepkit.recipe",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'prepkit' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "CheckFailed",

@@ -2,43 +2,141 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 
 from prepkit.errors import CheckFailed, PrepkitError
 
+
+class _PlainHelp:
+    """typer's help without its placeholders: no `<bool>` after a flag, and `RECIPE` / `[NAME]`
+    in the usage line rather than `{RECIPE}` / `[[NAME]]`. (typer carries its own copy of click,
+    so parameters are told apart by their attributes.)"""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []  # type: ignore[attr-defined]
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar or (param.name or "").upper()
+                pieces.append(name if param.required else f"[{name}]")
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        if hasattr(self, "subcommand_metavar"):  # the group: `COMMAND [ARGS]...`
+            pieces.append(self.subcommand_metavar)
+        return pieces
+
+
+class _Command(_PlainHelp, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_PlainHelp, typer.core.TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="prepkit",
     help="Data preprocessing and class-imbalance handling from YAML recipes.",
+    cls=_Group,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+BROKEN_PIPE = 141  # what shells report for a tool killed by SIGPIPE (128 + 13), e.g. `cat`
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
-Json = Annotated[bool, typer.Option("--json", help="Print the run report as JSON on stdout.")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+
+def _complete_format(incomplete: str) -> list[str]:
+    from prepkit.io import FORMATS
+
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
+def _complete_step(incomplete: str) -> list[str]:
+    from prepkit.steps.base import all_steps
+
+    return sorted(name for name in all_steps() if name.startswith(incomplete))
+
+
+# Shared options, defined once. `metavar=""` keeps typer from printing `<bool>` for flags; the
+# value options name what they take (PATH, FORMAT, ...) and say what happens when left out.
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.", metavar="")]
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the run report as JSON on stdout (unless data goes there).",
+        metavar="",
+    ),
+]
+Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.", metavar="")]
 Format = Annotated[
     str | None,
-    typer.Option("--format", "-f", help="Data format for - (stdin/stdout) or to override the input's extension: csv, tsv, parquet, json, ndjson, arrow."),
+    typer.Option(
+        "--format", "-f", metavar="FORMAT", autocompletion=_complete_format,
+        help="Data format for - (stdin/stdout) or to override the input's extension: csv, tsv, parquet, json, ndjson, arrow.",
+        show_default="csv for -, else from the extension",
+    ),
 ]  # fmt: skip
 ReportPath = Annotated[
     Path | None,
     typer.Option(
-        "--report", help="Write the report to this path: JSON, or HTML with charts for .html."
+        "--report", metavar="PATH",
+        help="Write the report to this path: JSON, or HTML with charts for .html/.htm.",
+        show_default="none",
     ),
-]
+]  # fmt: skip
 OutputFormat = Annotated[
     str | None,
-    typer.Option("--output-format", help="Output format, if not given by the extension."),
-]
+    typer.Option(
+        "--output-format", metavar="FORMAT", autocompletion=_complete_format,
+        help="Output format, if not given by the extension (images for an image folder).",
+        show_default="from the extension",
+    ),
+]  # fmt: skip
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", metavar="KEY=VALUE",
+        help="Override a recipe value, e.g. steps.2.strategy=mean (steps count from 1); repeatable.",
+    ),
+]  # fmt: skip
+RecipeFile = Annotated[Path, typer.Argument(metavar="RECIPE", help="Recipe YAML file.")]
+Engine = Annotated[
+    str | None,
+    typer.Option(
+        "--engine", metavar="ENGINE",
+        autocompletion=lambda incomplete: [e for e in ("auto", "memory", "stream")
+                                           if e.startswith(incomplete)],
+        help="memory: the whole input in memory; stream: batch by batch in bounded memory; "
+        "auto: memory when the input fits comfortably, else stream.",
+        show_default="the recipe's engine:, else auto",
+    ),
+]  # fmt: skip
+BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size", min=1, metavar="N",
+        help="Rows per batch on the streaming engine (peak memory grows with it).",
+        show_default="250,000",
+    ),
+]  # fmt: skip
 
 
 def _version(value: bool) -> None:
@@ -62,6 +160,8 @@ def main_options(
 
 
 def _fail(exc: Exception, debug: bool) -> typer.Exit:
+    if _is_broken_pipe(exc) and _stdout_broken():
+        return _broken_pipe()
     if debug:
         import traceback
 
@@ -80,81 +180,188 @@ def _fail(exc: Exception, debug: bool) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _emit(report, quiet: bool, as_json: bool, data_on_stdout: bool) -> None:
+def _interrupted(exc) -> typer.Exit:
+    """SIGINT/SIGTERM: outputs were rolled back; say so and exit 130 / 143 as shells expect."""
+    err.print("interrupted", markup=False, highlight=False)
+    return typer.Exit(exc.exit_code)
+
+
+def _stdout_broken() -> bool:
+    """Whether standard output is a pipe whose reader has gone (`| head -1`, `| false`)."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no real file descriptor (a test runner)
+        return True
+
+
+def _is_broken_pipe(exc: Exception) -> bool:
+    # polars' writers raise a plain OSError "Broken pipe (os error 32)" without an errno
+    return isinstance(exc, BrokenPipeError) or (
+        isinstance(exc, OSError)
+        and (exc.errno == errno.EPIPE or f"os error {errno.EPIPE})" in str(exc))
+    )
+
+
+def _broken_pipe() -> typer.Exit:
+    """Stop quietly, as Unix tools do when their reader goes away: `cat` dies of SIGPIPE and the
+    shell reports 141 (128 + 13); prepkit exits 141 without a message."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        # later writes and Python's final flush go to /dev/null instead of failing again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return typer.Exit(BROKEN_PIPE)
+
+
+def _emit(
+    report, quiet: bool, as_json: bool, data_on_stdout: bool, report_file: Path | None = None
+) -> None:
     from prepkit.report.terminal import render
 
-    if as_json and not data_on_stdout:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    try:
+        if as_json and not data_on_stdout:
+            sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+            sys.stdout.flush()
+    except BrokenPipeError:
+        raise _broken_pipe() from None
     if not quiet:
-        render(report)
+        render(report, report_file=report_file)
 
 
-@app.command()
+def _check_run_paths(
+    recipe, input: str | None, output: str | None, fmt: str | None, output_format: str | None
+) -> None:
+    """Before any data is read: the formats named on the command line exist, the input and output
+    suit the recipe (a table file, or an image folder for a recipe with image steps), and a `-`
+    stream is open. The paths are chosen as `run_recipe` chooses them."""
+    from prepkit.io import check_paths, normalize_format, uses_images
+    from prepkit.runner import part_names, part_path
+
+    for option, given in (("--format", fmt), ("--output-format", output_format)):
+        if given:
+            normalize_format(given, f"{option} value")
+    spec = recipe.spec
+    source = source_fmt = target = target_fmt = None
+    if input is not None:
+        source, source_fmt = input, fmt
+    elif spec.input is not None:
+        source, source_fmt = recipe.resolve(spec.input.path), spec.input.format
+    if output is not None:
+        target, target_fmt = output, output_format or (fmt if output == "-" else None)
+    elif spec.output is not None:
+        target, target_fmt = recipe.resolve(spec.output.path), output_format or spec.output.format
+    images = uses_images(recipe.steps)
+    check_paths(images=images, input=source, input_format=source_fmt)
+    if target is not None:
+        parts = part_names(recipe)
+        for part in parts:
+            check_paths(
+                images=images, output=part_path(target, part, len(parts) > 1),
+                output_format=target_fmt,
+            )  # fmt: skip
+
+
+@app.command(cls=_Command)
 def run(
-    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
+    recipe: RecipeFile,
     input: Annotated[
         str | None,
-        typer.Option("--input", "-i", help="Input path (overrides the recipe); - for stdin."),
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="PATH",
+            show_default="the recipe's input",
+            help="Input path (overrides the recipe); - for stdin.",
+        ),
     ] = None,
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Output path (overrides the recipe); - for stdout."),
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="PATH",
+            show_default="the recipe's output",
+            help="Output path (overrides the recipe); - for stdout.",
+        ),
     ] = None,
     fitted: Annotated[
         Path | None,
         typer.Option(
             "--fitted",
-            help="Where to write the fitted artifact (default: next to the output, *.prepkit.json).",
+            metavar="PATH",
+            show_default="next to the output, <stem>.prepkit.json",
+            help="Where to write the fitted artifact.",
         ),
     ] = None,
-    report: Annotated[
-        Path | None, typer.Option("--report", help="Write the JSON report to this path.")
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Override a recipe value: key=value, e.g. steps.2.strategy=mean (steps count from 1).",
-        ),
-    ] = None,
+    report: ReportPath = None,
+    set_: Overrides = None,
     fmt: Format = None,
     output_format: OutputFormat = None,
+    engine: Engine = None,
+    batch_size: BatchSize = None,
     quiet: Quiet = False,
     as_json: Json = False,
     debug: Debug = False,
 ) -> None:
     """Fit the recipe on its (training) data, apply it, and write output, fitted artifact and report."""
+    from prepkit.io.atomic import Interrupted, handle_interrupts
     from prepkit.recipe import load_recipe
     from prepkit.runner import run_recipe
 
     try:
-        loaded = load_recipe(recipe, overrides=set_ or [])
-        result = run_recipe(
-            loaded, input=input, output=output, fmt=fmt, output_format=output_format,
-            fitted_path=fitted, report_path=report, quiet=quiet,
-        )  # fmt: skip
+        with handle_interrupts():
+            loaded = load_recipe(recipe, overrides=set_ or [])
+            _check_run_paths(loaded, input, output, fmt, output_format)
+            result = run_recipe(
+                loaded, input=input, output=output, fmt=fmt, output_format=output_format,
+                fitted_path=fitted, report_path=report, quiet=quiet, engine=engine,
+                batch_size=batch_size,
+            )  # fmt: skip
+    except Interrupted as exc:
+        raise _interrupted(exc) from None
     except CheckFailed as exc:
         if exc.report is not None:
-            _emit(exc.report, quiet, as_json, data_on_stdout=False)
+            _emit(exc.report, quiet, as_json, False, _report_file(loaded, report))
         raise _fail(exc, debug) from None
     except Exception as exc:
         raise _fail(exc, debug) from None
     data_on_stdout = "-" in result.paths.values()
-    _emit(result.report, quiet, as_json, data_on_stdout)
+    _emit(result.report, quiet, as_json, data_on_stdout, _report_file(loaded, report))
 
 
-@app.command()
+def _report_file(recipe, given: Path | None) -> Path | None:
+    """Where `run_recipe` wrote the report: --report, else the recipe's `report:`."""
+    if given is not None:
+        return given
+    return recipe.resolve(recipe.spec.report) if recipe.spec.report else None
+
+
+@app.command(cls=_Command)
 def apply(
     fitted: Annotated[
-        Path, typer.Argument(help="Fitted artifact (*.prepkit.json) from `prepkit run`.")
+        Path,
+        typer.Argument(
+            metavar="FITTED", help="Fitted artifact (*.prepkit.json) from `prepkit run`."
+        ),
     ],
-    input: Annotated[str, typer.Argument(help="New data; - for stdin.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Output path; - for stdout.")],
+    input: Annotated[str, typer.Argument(metavar="INPUT", help="New data; - for stdin.")],
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", metavar="PATH", help="Output path; - for stdout."),
+    ],
     report: ReportPath = None,
+    engine: Engine = None,
     batch_size: Annotated[
         int | None,
         typer.Option(
-            "--batch-size", min=1, help="Apply N rows at a time (bounded memory for big files)."
+            "--batch-size",
+            min=1,
+            metavar="N",
+            show_default="the whole file at once",
+            help="Apply N rows at a time, in bounded memory; implies --engine stream "
+            "(which alone means 250,000).",
         ),
     ] = None,
     fmt: Format = None,
@@ -165,31 +372,53 @@ def apply(
 ) -> None:
     """Apply a fitted recipe to new data using only learned state; train-only steps are skipped."""
     from prepkit.fitted import load_fitted
-    from prepkit.runner import apply_fitted, write_report
+    from prepkit.io.atomic import Interrupted, handle_interrupts
+    from prepkit.runner import apply_fitted
 
     try:
-        result = apply_fitted(load_fitted(fitted), input, output, fmt, output_format, batch_size)
-        if report is not None:
-            write_report(result, report)
+        with handle_interrupts():
+            loaded = load_fitted(fitted)
+            _check_apply_paths(loaded, input, output, fmt, output_format)
+            result = apply_fitted(
+                loaded, input, output, fmt, output_format, batch_size,
+                report_path=report, fitted_file=fitted, engine=engine,
+            )  # fmt: skip
+    except Interrupted as exc:
+        raise _interrupted(exc) from None
     except Exception as exc:
         raise _fail(exc, debug) from None
-    _emit(result, quiet, as_json, data_on_stdout=output == "-")
+    _emit(result, quiet, as_json, output == "-", report)
 
 
-@app.command()
+def _check_apply_paths(
+    fitted, input: str, output: str, fmt: str | None, output_format: str | None
+) -> None:
+    """As `_check_run_paths`, for `prepkit apply`."""
+    from prepkit.io import check_paths, normalize_format, uses_images
+
+    for option, given in (("--format", fmt), ("--output-format", output_format)):
+        if given:
+            normalize_format(given, f"{option} value")
+    check_paths(
+        images=uses_images(fitted.steps), input=input, input_format=fmt, output=output,
+        output_format=output_format or (fmt if output == "-" else None),
+    )  # fmt: skip
+
+
+@app.command(cls=_Command)
 def validate(
-    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a recipe value: key=value.")
-    ] = None,
+    recipe: RecipeFile,
+    set_: Overrides = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Check a recipe (keys, step names, options, values) without reading any data."""
+    """Check a recipe (keys, steps, options, values; target and split columns against the input's header) without reading rows."""
     from prepkit.recipe import load_recipe
+    from prepkit.runner import validate_recipe
 
     try:
         loaded = load_recipe(recipe, overrides=set_ or [])
+        checked = validate_recipe(loaded)
     except Exception as exc:
         raise _fail(exc, debug) from None
     if not quiet:
@@ -198,12 +427,26 @@ def validate(
             markup=False,
             soft_wrap=True,
         )
+        err.print(f"  {checked}", markup=False, highlight=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(cls=_Command)
 def steps(
-    name: Annotated[str | None, typer.Argument(help="A step name, to show its parameters.")] = None,
-    as_json: Json = False,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            show_default=False,
+            autocompletion=_complete_step,
+            help="A step name, to show its parameters.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", metavar="", help="Print the steps (or the step) and their parameters as JSON."
+        ),
+    ] = False,
 ) -> None:
     """List the steps, or show one step's parameters with types, defaults and docs."""
     from prepkit.docs import step_help, steps_table
@@ -219,15 +462,30 @@ def steps(
             False,
         )
     console = Console()
-    if as_json:
-        from prepkit.docs import steps_json
+    try:
+        if as_json:
+            from prepkit.docs import steps_json
 
-        sys.stdout.write(json.dumps(steps_json(name), indent=2) + "\n")
-    elif name is None:
-        console.print(steps_table())
-    else:
-        console.print(step_help(name))
+            sys.stdout.write(json.dumps(steps_json(name), indent=2) + "\n")
+        elif name is None:
+            console.print(steps_table())
+        else:
+            console.print(step_help(name))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise _broken_pipe() from None
 
 
 def main() -> None:
-    app()
+    try:
+        app(prog_name="prepkit")  # also under `python -m prepkit`, so completion finds it
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    try:  # flush here, so that a reader gone away is handled here, not by Python's exit
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        code = _broken_pipe().exit_code
+    sys.exit(code)

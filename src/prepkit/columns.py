@@ -19,7 +19,7 @@ import re
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from prepkit.errors import DataError, suggest
 
@@ -40,6 +40,16 @@ class SelectorSpec(BaseModel):
     dtype: DtypeGroup | list[DtypeGroup] | None = None
     regex: str | None = None
     exclude: list[str] = []
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+        return value
 
 
 Selector = DtypeGroup | str | list[str] | SelectorSpec
@@ -71,26 +81,31 @@ def dtype_kind(dtype: pl.DataType) -> str:
     return "other"
 
 
-def dtype_group(frame: pl.DataFrame, column: str) -> str:
-    """The dtype group a column belongs to: numeric, categorical, text, boolean, datetime or other."""
-    kind = dtype_kind(frame.schema[column])
+def dtype_group(frame: pl.DataFrame, column: str, dtype: pl.DataType | None = None) -> str:
+    """The dtype group a column belongs to: numeric, categorical, text, boolean, datetime or other.
+
+    Pass the column's `dtype` when it is known: `frame.schema` builds a new schema object on
+    every call, so looking it up once per column makes wide frames quadratic.
+    """
+    kind = dtype_kind(frame.schema[column] if dtype is None else dtype)
     if kind == "string":
         return "text" if is_text(frame[column]) else "categorical"
     return "other" if kind == "null" else kind
 
 
-def _in_groups(frame: pl.DataFrame, column: str, groups: list[str]) -> bool:
+def _in_groups(frame: pl.DataFrame, column: str, dtype: pl.DataType, groups: list[str]) -> bool:
     if "all" in groups:
         return True
-    if frame.schema[column] == pl.String and not {"text", "categorical"} & set(groups):
+    if dtype == pl.String and not {"text", "categorical"} & set(groups):
         return False  # skip the text/category test, which reads the values
-    return dtype_group(frame, column) in groups
+    return dtype_group(frame, column, dtype) in groups
 
 
 def require_columns(frame: pl.DataFrame, names: list[str]) -> None:
     """A `DataError` naming the first missing column, the closest name and the columns present."""
+    present = set(frame.columns)
     for name in names:
-        if name not in frame.columns:
+        if name not in present:
             raise DataError(
                 f"column '{name}' does not exist{suggest(name, frame.columns)}",
                 hint=f"available columns: {', '.join(frame.columns)}",
@@ -112,24 +127,33 @@ def select_columns(
     if isinstance(selector, str):
         if selector in DTYPE_GROUPS:
             selector = SelectorSpec(dtype=selector)  # type: ignore[arg-type]
+        elif selector not in frame.columns:
+            # a lone word may be a mistyped group (`numerc`) as well as a mistyped column
+            raise DataError(
+                f"column '{selector}' does not exist"
+                + suggest(selector, [*frame.columns, *DTYPE_GROUPS]),
+                hint=f"available columns: {', '.join(frame.columns)}; "
+                f"or a dtype group: {', '.join(DTYPE_GROUPS)}",
+            )
         else:
             selector = SelectorSpec(names=[selector])
     if isinstance(selector, list):
         selector = SelectorSpec(names=selector)
 
     require_columns(frame, selector.exclude)
+    columns = frame.columns
     excluded = set(selector.exclude)
     if selector.names is not None:
         require_columns(frame, selector.names)
-        named = set(selector.names)
-        chosen = [c for c in frame.columns if c in named]
+        present = set(columns)
         # keep the user's order for explicit names
-        chosen = [c for c in selector.names if c in chosen]
+        chosen = [c for c in selector.names if c in present]
     else:
-        chosen = [c for c in frame.columns if c != target]
+        chosen = [c for c in columns if c != target]
     if selector.dtype is not None:
         groups = [selector.dtype] if isinstance(selector.dtype, str) else list(selector.dtype)
-        chosen = [c for c in chosen if _in_groups(frame, c, groups)]
+        schema = frame.schema
+        chosen = [c for c in chosen if _in_groups(frame, c, schema[c], groups)]
     if selector.regex is not None:
         pattern = re.compile(selector.regex)
         chosen = [c for c in chosen if pattern.search(c)]
@@ -138,9 +162,18 @@ def select_columns(
 
 def require_numeric(frame: pl.DataFrame, columns: list[str], step: str) -> None:
     """Fail with a clear message when a step that needs numbers is given another dtype."""
-    bad = [c for c in columns if not frame.schema[c].is_numeric()]
+    schema = frame.schema
+    bad = [c for c in columns if not schema[c].is_numeric()]
     if bad:
-        kinds = ", ".join(f"'{c}' ({frame.schema[c]})" for c in bad)
+        # a column with no values at all reads as String (CSV) or Null: its dtype says nothing
+        empty = [c for c in bad if frame.height and frame[c].null_count() == frame.height]
+        if empty:
+            raise DataError(
+                f"{step} needs numeric columns, but "
+                + ", ".join(f"column '{c}' is entirely missing (no values)" for c in empty),
+                hint="drop it first (step: drop_missing), or leave it out of `columns:`",
+            )
+        kinds = ", ".join(f"'{c}' ({schema[c]})" for c in bad)
         raise DataError(
             f"{step} needs numeric columns, but got {kinds}",
             hint="select numeric columns (columns: numeric), or encode/cast them first",

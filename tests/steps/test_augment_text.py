@@ -143,8 +143,9 @@ def test_null_texts_are_not_augmented_round_trip_and_tiny_frames(tmp_path):
     assert out.height == 3
     loaded = prepkit.load_fitted(fitted.save(tmp_path / "f.json"))
     assert loaded.transform(frame).equals(frame)  # train_only: skipped at apply time
-    for rows in (0, 1):
-        assert recipe.fit_transform(frame.head(rows)).height == 2 * rows
+    assert recipe.fit_transform(frame.head(1)).height == 2
+    with pytest.raises(DataError, match="has no rows"):
+        recipe.fit(frame.head(0))
 
 
 def test_bad_options_are_clear_errors():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import polars as pl
 
 from prepkit.dtypes import parse_dtype
 from prepkit.errors import DataError, RecipeError
-from prepkit.io import check_options, detect_format, read_table
+from prepkit.io import check_options, check_stream, check_unique_header, detect_format, read_table
 from prepkit.io.atomic import atomic_path
 
 STREAMABLE = ("csv", "tsv", "parquet", "ndjson", "arrow")
@@ -41,10 +42,11 @@ def _csv_batches(
     path: Path, fmt: str, options: dict[str, Any], batch_size: int, schema: dict[str, pl.DataType]
 ) -> Iterator[pl.DataFrame]:
     """pyarrow's streaming CSV reader: it reads block by block, so memory stays bounded."""
-    import pyarrow.csv as pacsv
+    import pyarrow as pa
 
     opts = check_options(options, BATCH_CSV_OPTIONS, "CSV read (with --batch-size)")
-    separator = opts.get("separator", "\t" if fmt == "tsv" else ",")
+    opts.setdefault("separator", "\t" if fmt == "tsv" else ",")
+    separator = opts["separator"]
     encoding = opts.get("encoding", "utf8")
     has_header = opts.get("has_header", True)
     skip_rows = opts.get("skip_rows", 0)
@@ -52,14 +54,51 @@ def _csv_batches(
         sample = fh.read(1 << 20)
     row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
     header = pl.read_csv(
-        path, n_rows=0, separator=separator, encoding=encoding, has_header=has_header,
-        skip_rows=skip_rows,
-    ).columns  # fmt: skip
+        path, n_rows=1, separator=separator, encoding=encoding, has_header=False,
+        skip_rows=skip_rows, infer_schema=False,
+    ).row(0)  # fmt: skip
+    if has_header:
+        check_unique_header(list(header), str(path))
+    else:
+        header = tuple(f"column_{i}" for i in range(1, len(header) + 1))  # as polars names them
     overrides = {
         c: parse_dtype(t) if isinstance(t, str) else t
         for c, t in opts.get("schema_overrides", {}).items()
     }
     types = {**schema, **overrides}
+    try:
+        yield from _read_csv_blocks(path, opts, header, types, batch_size, row_bytes)
+    except pa.ArrowInvalid as exc:
+        raise _conversion_error(path, exc, header, types) from None
+
+
+def _conversion_error(
+    path: Path, exc: Exception, header: tuple[str, ...], types: dict[str, pl.DataType]
+) -> DataError:
+    """pyarrow says `In CSV column #1: ...`: name the column and its type from training."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    found = re.match(r"In CSV column #(\d+): (.*)", message)
+    if not found or int(found.group(1)) >= len(header):
+        return DataError(f"cannot read {path} as csv: {message}")
+    column = header[int(found.group(1))]
+    detail = re.sub(r"^CSV conversion error to \w+: ", "", found.group(2))
+    fitted = f" (the recipe was fitted on {types[column]})" if column in types else ""
+    return DataError(
+        f"cannot read {path}: column '{column}' has a value of the wrong type{fitted}: {detail}",
+        hint="fix the column's values or cast it before applying",
+    )
+
+
+def _read_csv_blocks(
+    path: Path, opts: dict[str, Any], header: tuple[str, ...], types: dict[str, pl.DataType],
+    batch_size: int, row_bytes: int,
+) -> Iterator[pl.DataFrame]:  # fmt: skip
+    import pyarrow.csv as pacsv
+
+    separator = opts["separator"]
+    encoding = opts.get("encoding", "utf8")
+    has_header = opts.get("has_header", True)
+    skip_rows = opts.get("skip_rows", 0)
     nulls = opts.get("null_values") or []
     reader = pacsv.open_csv(
         path,
@@ -130,12 +169,11 @@ def read_batches(
     whole and then sliced.
     """
     fmt = detect_format(path, fmt)
-    if str(path) == "-" or fmt not in STREAMABLE:
+    p = Path(path)
+    if str(path) == "-" or fmt not in STREAMABLE or not p.is_file() or p.stat().st_size == 0:
+        # a pipe or device is read once; a missing, empty or unreadable file raises a clear error
         yield from read_table(path, fmt, options).iter_slices(batch_size)
         return
-    p = Path(path)
-    if not p.is_file() or p.stat().st_size == 0:
-        read_table(p, fmt, options)  # raises the same clear error as a whole read
     try:
         yield from _batches(p, fmt, options, batch_size, schema or {})
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
@@ -163,6 +201,7 @@ class BatchWriter:
     @contextlib.contextmanager
     def open(self) -> Iterator[BatchWriter]:
         if str(self.path) == "-":
+            check_stream(self.path, writing=True)
             self._fh: IO[bytes] = sys.stdout.buffer
             yield self
             self._finish()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -18,16 +19,25 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _fmt_float(value: float) -> str:
+    """199999.5 as 199,999.5 (not 2e+05); 0.123456 as 0.1235; 1e-07 as 1e-07."""
+    if value != value or abs(value) >= 1e15:  # NaN, inf, huge
+        return f"{value:.4g}"
+    if value.is_integer():
+        return f"{int(value):,}"
+    if abs(value) >= 1000:
+        return f"{value:,.1f}"
+    return f"{value:.4g}"
+
+
 def _fmt_value(value: Any) -> str | None:
     """A short rendering of one change, or None for details left to the JSON report."""
-    if _number(value) or isinstance(value, (str, bool)):
-        return (
-            f"{value:,.4g}"
-            if isinstance(value, float)
-            else f"{value:,}"
-            if _number(value)
-            else str(value)
-        )
+    if isinstance(value, float):
+        return _fmt_float(value)
+    if _number(value):
+        return f"{value:,}"
+    if isinstance(value, (str, bool)):
+        return str(value)
     if (
         isinstance(value, dict)
         and value
@@ -60,7 +70,40 @@ def _console() -> Console:
     return Console(stderr=True, width=width)
 
 
-def render(report: RunReport, console: Console | None = None) -> None:
+def written(report: RunReport, report_file: str | Path | None = None) -> list[str]:
+    """One line per file or folder the run wrote: outputs (with their rows), artifact, report."""
+    from prepkit.io import IMAGE_STEPS
+
+    unit = "image" if any(s.step in IMAGE_STEPS for s in report.steps) else "row"
+    lines = []
+    for part, path in report.outputs.items():
+        if str(path) == "-":
+            continue
+        rows = report.parts.get(part, {}).get("rows")
+        counted = f" ({rows:,} {unit}{'' if rows == 1 else 's'})" if rows is not None else ""
+        lines.append(f"wrote {_near(path)}{counted}")
+    if report.fitted:
+        lines.append(f"wrote {_near(report.fitted)} (fitted recipe)")
+    if report_file is not None and str(report_file) != "-":
+        lines.append(f"wrote {_near(report_file)} (report)")
+    return lines
+
+
+def _near(path: str | Path) -> str:
+    """A path below the current folder, relative to it (`out/churn_train.parquet`)."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            return str(p.relative_to(Path.cwd()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def render(
+    report: RunReport, console: Console | None = None, *, report_file: str | Path | None = None
+) -> None:
+    """The report on stderr; `report_file` is where the report itself was written, if anywhere."""
     console = console or _console()
     train = report.steps_for("train")
     if train:
@@ -97,8 +140,6 @@ def render(report: RunReport, console: Console | None = None) -> None:
     for check in report.checks:
         mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
         console.print(f"check {mark}: {check.message}", highlight=False)
-    for part, path in report.outputs.items():
-        console.print(f"wrote {part}: {path}", highlight=False, soft_wrap=True)
-    if report.fitted:
-        console.print(f"wrote fitted recipe: {report.fitted}", highlight=False, soft_wrap=True)
+    for line in written(report, report_file):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"done in {report.seconds:.2f}s", highlight=False)

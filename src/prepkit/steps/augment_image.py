@@ -10,11 +10,11 @@ report; a step fails only when no image can be read or `max_bad_fraction` is exc
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from prepkit.images import AUGMENTED, COPY, IMAGE_PATH, ORIGIN, SEED, SOURCE
 from prepkit.images.dataset import (
@@ -28,7 +28,7 @@ from prepkit.images.dataset import (
     suffix_for,
 )
 from prepkit.steps.balance import BalanceParams, plan_balance
-from prepkit.steps.base import Step, StepContext, StepParams, plain_state, register
+from prepkit.steps.base import Step, StepContext, StepParams, StepState, plain_state, register
 
 SKIPPED_LISTED = 20  # skipped files named in the report (all are counted)
 
@@ -84,6 +84,8 @@ class PrepareImages(Step):
     ```
     """
 
+    keeps_rows = False  # skips unreadable images (and reports the rows it kept)
+
     class Params(ImageParams):
         resize: list[int] | None = Field(
             None, description="[height, width] to resize every image to (default: keep sizes)."
@@ -119,6 +121,12 @@ class PrepareImages(Step):
             "format": p.format,
         }
 
+    class State(StepState):
+        resize: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] | None
+        to_rgb: bool
+        to_grayscale: bool
+        format: Literal["same", "png", "jpg", "bmp", "tiff", "webp"]
+
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         from prepkit.images import tasks
 
@@ -136,8 +144,8 @@ class PrepareImages(Step):
         results = _run(self, tasks.prepare, state, jobs, ctx)
         ok, skipped = skip_unreadable(frame, results, ctx, self.params.max_bad_fraction)
         new_paths = [r.get("path") for r in results]
-        out = frame.with_columns(pl.Series(IMAGE_PATH, new_paths, dtype=pl.String)).filter(
-            pl.Series(ok)
+        out = ctx.filter_rows(
+            frame.with_columns(pl.Series(IMAGE_PATH, new_paths, dtype=pl.String)), pl.Series(ok)
         )
         changed = sum(
             1 for r, old in zip(results, paths, strict=True) if r["ok"] and r["path"] != old
@@ -174,6 +182,7 @@ class DedupeImages(Step):
     """
 
     phase = "train_only"
+    keeps_rows = False  # drops rows (and reports which it kept)
 
     class Params(ImageParams):
         method: Literal["exact", "perceptual"] = Field(
@@ -188,6 +197,11 @@ class DedupeImages(Step):
         p = self.params
         label = default_label(frame, ctx)
         return {"method": p.method, "max_distance": p.max_distance, "label": label}
+
+    class State(StepState):
+        method: Literal["exact", "perceptual"]
+        max_distance: int = Field(ge=0, le=64)
+        label: str | None
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         from prepkit.images import tasks
@@ -224,7 +238,7 @@ class DedupeImages(Step):
             )
         keep = np.zeros(frame.height, dtype=bool)
         keep[[i for i in readable if keeper[i] == i]] = True
-        out = frame.filter(pl.Series(keep))
+        out = ctx.filter_rows(frame, pl.Series(keep))
         sources = frame[SOURCE].to_list()
         ctx.record(
             duplicates_removed=len(removed),
@@ -298,6 +312,7 @@ class AugmentImages(Step):
     """
 
     phase = "train_only"
+    keeps_rows = False  # adds rows: the output gets a fresh index
 
     class Params(ImageParams, BalanceParams):
         transforms: list[dict[str, Any]] | None = Field(
@@ -408,6 +423,13 @@ class AugmentImages(Step):
             )
         )
         return spread["n"].to_list()
+
+    class State(StepState):
+        pipeline: dict[str, Any]
+        copies: int | None = Field(ge=1)
+        keep_originals: bool
+        target: str | None
+        generate: dict[str, int] | None
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         import json

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from prepkit.columns import require_columns
 from prepkit.errors import DataError
 from prepkit.steps.balance import BalanceParams, plan_balance
-from prepkit.steps.base import Step, StepContext, register
+from prepkit.steps.base import Column, Step, StepContext, StepState, register
 
 AUGMENTED = "augmented"
 SOURCE_ROW = "source_row"
@@ -63,6 +63,7 @@ class AugmentText(Step):
     """
 
     phase = "train_only"
+    keeps_rows = False  # adds rows: the output gets a fresh index
 
     class Params(BalanceParams):
         column: str = Field("text", description="The text column to augment.")
@@ -107,6 +108,20 @@ class AugmentText(Step):
             if not value:
                 raise ValueError("give at least one augmenter")
             return [check_spec(spec) for spec in value]
+
+    class State(StepState):
+        column: Column
+        augmenters: list[dict[str, Any]]
+        mode: Literal["sequential", "sometimes"]
+        probability: float = Field(gt=0, le=1)
+        copies: int | None = Field(ge=1)
+        target: str | None
+        generate: dict[str, int] | None
+        wordnet: str | None
+
+        def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
+            made = {AUGMENTED: "boolean"} if step.params.mark_augmented else {}
+            return made | ({SOURCE_ROW: "numeric"} if step.params.source_row else {})
 
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         return [state["column"]]

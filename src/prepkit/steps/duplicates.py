@@ -9,10 +9,10 @@ import polars as pl
 from pydantic import Field
 
 from prepkit.columns import Selector, select_columns
-from prepkit.steps.base import Step, StepContext, StepParams, register
+from prepkit.steps.base import Column, Step, StepContext, StepParams, StepState, register
 
 
-def _keep_exact(keys: pl.DataFrame, keep: str) -> pl.Series:
+def keep_exact(keys: pl.DataFrame, keep: str) -> pl.Series:
     """Which rows to keep, comparing whole rows (polars' row encoding: exact, and slow)."""
     key = pl.struct(keys.columns)
     rule = {
@@ -21,6 +21,15 @@ def _keep_exact(keys: pl.DataFrame, keep: str) -> pl.Series:
         "none": ~key.is_duplicated(),
     }[keep]
     return keys.select(rule).to_series()
+
+
+def duplicate_keys(frame: pl.DataFrame, subset: list[str]) -> pl.DataFrame:
+    """The columns rows are compared on, NaN read as null: both are missing and compare equal,
+    as in pandas (whose NaN arrives here as null)."""
+    schema = frame.schema
+    return frame.select(
+        pl.col(c).fill_nan(None) if schema[c].is_float() else pl.col(c) for c in subset
+    )
 
 
 def _keep(keys: pl.DataFrame, keep: str) -> pl.Series:
@@ -41,9 +50,9 @@ def _keep(keys: pl.DataFrame, keep: str) -> pl.Series:
     # rows whose hash repeats: the repeats, plus the first row of each repeated hash
     involved = len(repeated) + 1 + int(np.count_nonzero(repeated[1:] != repeated[:-1]))
     if involved > keys.height // 2:  # most rows repeat: picking them out costs more than it saves
-        return _keep_exact(keys, keep)
+        return keep_exact(keys, keep)
     candidates = hashes.is_in(pl.Series(repeated).implode()).arg_true()
-    dropped = candidates.filter(~_keep_exact(keys[candidates], keep))
+    dropped = candidates.filter(~keep_exact(keys[candidates], keep))
     mask = np.ones(keys.height, dtype=bool)
     mask[dropped.to_numpy()] = False
     return pl.Series("keep", mask)
@@ -54,7 +63,7 @@ class DropDuplicates(Step):
     """Drop rows that repeat an earlier (or later) row, keeping the order of the rows kept.
 
     Rows are compared on `subset` (default: every column, the target included); missing values
-    compare equal to each other, as in pandas' `drop_duplicates`. `keep: first` keeps the first
+    (null and NaN alike) compare equal to each other, as in pandas' `drop_duplicates`. `keep: first` keeps the first
     copy, `last` the last copy, `none` drops every copy of a repeated row. Phase: `train_only`
     (only training rows are dropped) unless `at_apply: true`, which also dedupes new data.
 
@@ -79,6 +88,7 @@ class DropDuplicates(Step):
 
     phase = "train_only"
     row_wise = False  # a duplicate may sit in another batch
+    keeps_rows = False  # drops rows (and reports which it kept: they keep their index labels)
 
     @property
     def runs_at_apply(self) -> bool:
@@ -92,15 +102,19 @@ class DropDuplicates(Step):
             ctx.warn("drop_duplicates: the subset selects no columns; no rows dropped")
         return {"subset": subset}
 
+    class State(StepState):
+        subset: list[Column]
+
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         return list(state["subset"])
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         # new data may come without the target: compare on the other columns
-        subset = [c for c in state["subset"] if c in frame.columns]
+        present = set(frame.columns)
+        subset = [c for c in state["subset"] if c in present]
         if not subset or frame.height < 2:
             return frame
-        return frame.filter(_keep(frame.select(subset), self.params.keep))
+        return ctx.filter_rows(frame, _keep(duplicate_keys(frame, subset), self.params.keep))
 
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]

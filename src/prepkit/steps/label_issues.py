@@ -11,7 +11,16 @@ from pydantic import Field
 
 from prepkit.columns import Selector, dtype_group, select_columns
 from prepkit.errors import DataError, RecipeError
-from prepkit.steps.base import Step, StepContext, StepParams, plain_state, register
+from prepkit.steps.base import (
+    Column,
+    Scalar,
+    Step,
+    StepContext,
+    StepParams,
+    StepState,
+    plain_state,
+    register,
+)
 
 FilterBy = Literal[
     "prune_by_noise_rate",
@@ -42,8 +51,9 @@ class _Features:
         self.categorical: list[str] = []
         self.text: list[str] = []
         unsupported = []
+        schema = frame.schema  # once: `frame.schema` builds a new object on every call
         for c in columns:
-            group = dtype_group(frame, c)
+            group = dtype_group(frame, c, schema[c])
             if group in ("numeric", "boolean"):
                 self.numeric.append(c)
             elif group == "categorical":
@@ -51,7 +61,7 @@ class _Features:
             elif group == "text":
                 self.text.append(c)
             else:
-                unsupported.append(f"'{c}' ({frame.schema[c]})")
+                unsupported.append(f"'{c}' ({schema[c]})")
         if unsupported:
             raise DataError(
                 f"label_issues cannot use column(s) {', '.join(unsupported)} as features",
@@ -85,6 +95,10 @@ class LabelIssues(Step):
     """
 
     phase = "train_only"
+
+    @property
+    def keeps_rows(self) -> bool:
+        return self.params.action != "drop"  # drop reports the rows it kept
 
     class Params(StepParams):
         columns: Selector = Field(
@@ -159,7 +173,7 @@ class LabelIssues(Step):
         """Cross-validate once: the per-row results of fitting give the training output."""
         state, rows = self._check(frame, ctx)
         state = plain_state(state, self.id)
-        return state, self._output(frame, state, rows)
+        return state, self._output(frame, state, rows, ctx)
 
     def _check(
         self, frame: pl.DataFrame, ctx: StepContext
@@ -213,10 +227,11 @@ class LabelIssues(Step):
     def _check_missing(frame: pl.DataFrame, features: _Features, model: str) -> None:
         if not features.numeric:
             return
+        schema = frame.schema
         counts = frame.select(
             (
                 pl.col(c).is_null()
-                | (pl.col(c).is_nan() if frame.schema[c].is_float() else pl.lit(False))
+                | (pl.col(c).is_nan() if schema[c].is_float() else pl.lit(False))
             ).sum()
             for c in features.numeric
         ).row(0, named=True)
@@ -399,15 +414,43 @@ class LabelIssues(Step):
             for r in rows
         ]
 
+    class State(StepState):
+        columns: list[Column]
+        target: Column
+        model: Model
+        filter_by: FilterBy
+        checked: bool
+        issues: int
+        issues_per_class: dict[str, int]
+        worst: list[dict[str, Scalar]]
+        relabelled: int
+        # only when checked
+        cv: int | None = None
+        classes: list[Scalar] | None = None
+        dropped: int | None = None
+
+        def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
+            p = step.params
+            made = {}
+            if p.add_columns if p.add_columns is not None else p.action == "flag":
+                made = {p.quality_column: "numeric", p.issue_column: "boolean"}
+            if p.action == "relabel" and p.keep_original:
+                made[f"{self.target}__original"] = columns.get(self.target, "other")
+            return made
+
     # -- applying -------------------------------------------------------------------------------
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         if not state.get("checked"):
             return frame
         # recompute the per-row results (deterministic for the same data and seed)
-        return self._output(frame, state, self._check(frame, ctx)[1])
+        return self._output(frame, state, self._check(frame, ctx)[1], ctx)
 
     def _output(
-        self, frame: pl.DataFrame, state: dict[str, Any], rows: dict[str, np.ndarray] | None
+        self,
+        frame: pl.DataFrame,
+        state: dict[str, Any],
+        rows: dict[str, np.ndarray] | None,
+        ctx: StepContext,
     ) -> pl.DataFrame:
         """The frame flagged, cleaned or relabelled from the per-row results."""
         if rows is None or not state.get("checked"):
@@ -442,7 +485,7 @@ class LabelIssues(Step):
             return frame.with_columns(*original, relabelled, *new)
         out = frame.with_columns(new) if new else frame
         if p.action == "drop":
-            out = out.filter(~pl.Series(rows["issues"]))
+            out = ctx.filter_rows(out, ~pl.Series(rows["issues"]))
         return out
 
     def describe(

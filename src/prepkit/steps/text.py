@@ -10,8 +10,9 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from prepkit.columns import Selector, require_columns, select_columns
+from prepkit.engines.statistics import Request
 from prepkit.errors import DataError
-from prepkit.steps.base import Step, StepContext, StepParams, register
+from prepkit.steps.base import Column, Step, StepContext, StepParams, StepState, register
 
 # -- clean_text -----------------------------------------------------------------------------------
 # Rust-regex patterns (polars). Inline tags vanish ("H<b>e</b>llo" -> "Hello"); other tags
@@ -110,13 +111,24 @@ class CleanText(Step):
                 )
             return self
 
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+    @property
+    def keeps_rows(self) -> bool:
+        # the length filter drops rows (and reports the rows it kept)
+        return self.params.min_length is None and self.params.max_length is None
+
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
+        return []  # the columns come from the frame's schema
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
         columns = select_columns(frame, self.params.columns, ctx.target)
-        bad = [c for c in columns if frame.schema[c] not in (pl.String, pl.Null)]
+        schema = frame.schema  # once: `frame.schema` builds a new object on every call
+        bad = [c for c in columns if schema[c] not in (pl.String, pl.Null)]
         if bad:
             raise DataError(
                 "clean_text needs text columns, but got "
-                + ", ".join(f"'{c}' ({frame.schema[c]})" for c in bad),
+                + ", ".join(f"'{c}' ({schema[c]})" for c in bad),
                 hint="select string columns (columns: text), or cast them first",
             )
         return {"columns": columns}
@@ -148,6 +160,9 @@ class CleanText(Step):
             text = text.str.replace_all(r"\s+", " ").str.strip_chars()
         return text.alias(column)
 
+    class State(StepState):
+        columns: list[Column]
+
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         p = self.params
         columns = state["columns"]
@@ -176,7 +191,7 @@ class CleanText(Step):
                     ok = ok & (size <= p.max_length)
                 keep = keep & (pl.col(c).is_null() | ok)
             before = out.height
-            out = out.filter(keep)
+            out = ctx.filter_rows(out, keep)
             dropped = before - out.height
         ctx.record(
             values_changed={c: int(n) for c, n in changed.items()},
@@ -343,7 +358,9 @@ class DropNearDuplicates(Step):
     at or above `threshold` are joined into clusters (connected components: a chain A~B, B~C is one
     cluster) and one row per cluster is kept: the first in data order (`keep: first`) or the one
     with the longest text (`keep: longest`, ties to the first). Exact repeats are clusters too.
-    Null texts are never dropped. Phase `train_only`; new data is not deduplicated.
+    Null texts and blank texts ("" or whitespace only: nothing to compare) are never dropped;
+    blank ones are counted in the report (`blank_texts`) with a warning. Phase `train_only`; new
+    data is not deduplicated.
 
     ```yaml
     - step: drop_near_duplicates
@@ -356,6 +373,7 @@ class DropNearDuplicates(Step):
     """
 
     phase = "train_only"
+    keeps_rows = False  # drops rows (and reports which it kept)
 
     class Params(StepParams):
         column: str = Field("text", description="The text column compared.")
@@ -373,6 +391,24 @@ class DropNearDuplicates(Step):
             "first", description="Row kept per cluster: first in data order, or longest text."
         )
         lowercase: bool = Field(True, description="Compare texts case-insensitively.")
+
+    class State(StepState):
+        column: Column
+        shingle: Literal["char", "word"]
+        ngram: int = Field(ge=1)
+        threshold: float = Field(gt=0, le=1)
+        num_perm: int = Field(ge=16, le=1024)
+        bands: int = Field(ge=1)
+        rows: int = Field(ge=1)
+        keep: Literal["first", "longest"]
+        lowercase: bool
+        seed: int
+
+        @model_validator(mode="after")
+        def _bands(self) -> DropNearDuplicates.State:
+            if self.bands * self.rows > self.num_perm:
+                raise ValueError(f"bands * rows is more than num_perm ({self.num_perm})")
+            return self
 
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         return [state["column"]]
@@ -402,11 +438,15 @@ class DropNearDuplicates(Step):
         }
 
     def cluster(self, texts: pl.Series, state: dict[str, Any]) -> tuple[np.ndarray, int]:
-        """A cluster id per row (-1 for null texts; equal ids are near-duplicates) and the
-        number of LSH candidate pairs that were verified."""
-        present = texts.is_not_null().to_numpy()
+        """A cluster id per row (-1 for null and blank texts; equal ids are near-duplicates) and
+        the number of LSH candidate pairs that were verified.
+
+        Blank texts ("" or whitespace only) have no words to compare: all of them would share one
+        empty shingle and look like copies of each other, so they are left out like null.
+        """
+        present = texts.str.contains(r"\S").fill_null(False).to_numpy()
         labels = np.full(len(texts), -1, dtype=np.int64)
-        values = texts.filter(texts.is_not_null())
+        values = texts.filter(pl.Series(present))
         if len(values) == 0:
             return labels, 0
         # distinct texts only: exact repeats share their signature and cluster
@@ -439,7 +479,7 @@ class DropNearDuplicates(Step):
             first = marked.group_by("_c").agg(pl.col("_i").min())["_i"]
         keep = labels < 0
         keep[first.to_numpy()] = True
-        out = frame.filter(pl.Series(keep))
+        out = ctx.filter_rows(frame, pl.Series(keep))
         sizes = (
             marked.filter(pl.col("_c") >= 0)
             .group_by("_c")
@@ -448,6 +488,14 @@ class DropNearDuplicates(Step):
             .sort(pl.col("_i").list.first())
         )
         texts = frame[column].cast(pl.String)
+        blank = int((~texts.str.contains(r"\S")).sum())  # null counts as neither
+        if blank:
+            ctx.warn(
+                f"drop_near_duplicates: {blank} text{'s' * (blank > 1)} in '{column}' "
+                f"{'are' if blank > 1 else 'is'} empty or whitespace only and "
+                f"{'were' if blank > 1 else 'was'} kept, not compared (drop exact repeats with "
+                "drop_duplicates, or short texts with clean_text's min_length)"
+            )
         examples = [
             [texts[int(i)] for i in members[:3]]
             for members in sizes["_i"].head(EXAMPLE_CLUSTERS).to_list()
@@ -455,6 +503,7 @@ class DropNearDuplicates(Step):
         ctx.record(
             clusters=sizes.height,
             rows_removed=frame.height - out.height,
+            blank_texts=blank,
             candidate_pairs=candidates,
             example_clusters=examples,
         )
