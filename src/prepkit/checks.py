@@ -3,44 +3,102 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import polars as pl
 
-from prepkit.errors import RecipeError
+from prepkit.errors import RecipeError, suggest
 from prepkit.recipe import CheckSpec
 from prepkit.report import CheckResult, RunReport
 
-Metric = Callable[[pl.DataFrame, RunReport, CheckSpec, "str | None"], "float | None"]
+
+@dataclass
+class OutputSummary:
+    """What the checks look at in the training output, as counts that add up over batches.
+
+    `missing` counts null and NaN cells per column; `classes` counts the values of the columns
+    whose class balance a check looks at. The in-memory engine summarises the whole output at once,
+    the streaming engine each batch, merged with `+`.
+    """
+
+    rows: int
+    columns: list[str]
+    missing: dict[str, int]
+    classes: dict[str, dict[object, int]] = field(default_factory=dict)
+
+    def __add__(self, other: OutputSummary) -> OutputSummary:
+        classes = {c: dict(counts) for c, counts in self.classes.items()}
+        for column, counts in other.classes.items():
+            merged = classes.setdefault(column, {})
+            for value, n in counts.items():
+                merged[value] = merged.get(value, 0) + n
+        return OutputSummary(
+            self.rows + other.rows,
+            self.columns,
+            {c: n + other.missing.get(c, 0) for c, n in self.missing.items()},
+            classes,
+        )
+
+
+def class_columns(checks: list[CheckSpec], target: str | None) -> list[str]:
+    """The columns whose value counts `checks` need (those of minority_fraction checks)."""
+    wanted = [c.column or target for c in checks if c.metric == "minority_fraction"]
+    if None in wanted:
+        raise RecipeError("check minority_fraction needs the recipe's `target` (or `column:`)")
+    return list(dict.fromkeys(c for c in wanted if c is not None))
+
+
+def summarize(frame: pl.DataFrame, class_columns: list[str] = ()) -> OutputSummary:  # type: ignore[assignment]
+    """The summary of one frame (or one batch) of the training output."""
+    missing = frame.select(
+        (pl.col(c).is_null() | pl.col(c).is_nan()).sum() if dtype.is_float()
+        else pl.col(c).null_count()
+        for c, dtype in frame.schema.items()
+    ).row(0) if frame.width else ()  # fmt: skip
+    classes = {}
+    for column in class_columns:
+        if column in frame.columns:
+            counts = frame[column].value_counts()
+            classes[column] = dict(zip(counts[column].to_list(), counts["count"].to_list(),
+                                       strict=True))  # fmt: skip
+    return OutputSummary(
+        frame.height, frame.columns, dict(zip(frame.columns, map(int, missing), strict=True)),
+        classes,
+    )  # fmt: skip
+
+
+def _column(out: OutputSummary, column: str) -> str:
+    if column not in out.columns:
+        raise RecipeError(
+            f"check column '{column}' is not in the training output{suggest(column, out.columns)}"
+        )
+    return column
+
+
+Metric = Callable[[OutputSummary, RunReport, CheckSpec, "str | None"], "float | None"]
 
 
 def _null_fraction(
-    frame: pl.DataFrame, report: RunReport, spec: CheckSpec, target: str | None
+    out: OutputSummary, report: RunReport, spec: CheckSpec, target: str | None
 ) -> float:
-    cols = [spec.column] if spec.column else frame.columns
-    cells = frame.height * len(cols)
-    if cells == 0:
-        return 0.0
-    nulls = sum(
-        frame[c].null_count() + (frame[c].is_nan().sum() if frame[c].dtype.is_float() else 0)
-        for c in cols
-    )
-    return nulls / cells
+    cols = [_column(out, spec.column)] if spec.column else out.columns
+    cells = out.rows * len(cols)
+    return sum(out.missing[c] for c in cols) / cells if cells else 0.0
 
 
 def _minority_fraction(
-    frame: pl.DataFrame, report: RunReport, spec: CheckSpec, target: str | None
+    out: OutputSummary, report: RunReport, spec: CheckSpec, target: str | None
 ) -> float | None:
     column = spec.column or target
     if not column:
         raise RecipeError("check minority_fraction needs the recipe's `target` (or `column:`)")
-    if frame.height == 0:
+    if out.rows == 0:
         return None
-    counts = frame[column].value_counts()["count"]
-    return int(counts.min()) / frame.height  # type: ignore[arg-type]
+    return min(out.classes[_column(out, column)].values()) / out.rows
 
 
 def _label_issue_fraction(
-    frame: pl.DataFrame, report: RunReport, spec: CheckSpec, target: str | None
+    out: OutputSummary, report: RunReport, spec: CheckSpec, target: str | None
 ) -> float | None:
     for step in report.steps_for("train"):
         if step.step == "label_issues":
@@ -49,10 +107,10 @@ def _label_issue_fraction(
 
 
 METRICS: dict[str, Metric] = {
-    "rows_out": lambda frame, report, spec, target: float(frame.height),
-    "columns_out": lambda frame, report, spec, target: float(frame.width),
-    "rows_removed_fraction": lambda frame, report, spec, target: (
-        1 - frame.height / report.parts["input"]["rows"]
+    "rows_out": lambda out, report, spec, target: float(out.rows),
+    "columns_out": lambda out, report, spec, target: float(len(out.columns)),
+    "rows_removed_fraction": lambda out, report, spec, target: (
+        1 - out.rows / report.parts["input"]["rows"]
         if report.parts.get("input", {}).get("rows")
         else 0.0
     ),
@@ -62,28 +120,58 @@ METRICS: dict[str, Metric] = {
 }
 
 
+# Metrics that count rows or columns: shown as integers (1,428), not as 1.428e+03.
+COUNTS = frozenset({"rows_out", "columns_out"})
+
+
+def _bound(bound: float, count: bool) -> str:
+    return f"{int(bound):,}" if count and float(bound).is_integer() else f"{bound}"
+
+
+def _shown(
+    value: float, count: bool, passed: bool, bounds: tuple[float | None, float | None]
+) -> str:
+    """A count with thousands separators; a fraction to 4 significant digits, or every digit when
+    rounding would make a failed value look equal to its bound (0.05 "must be <= 0.05")."""
+    if count and float(value).is_integer():
+        return f"{int(value):,}"
+    text = f"{value:.4g}"
+    if text.lstrip("-").isdigit():
+        text += ".0"  # a fraction reads as one: 0.0, 1.0
+    if not passed and float(text) in [b for b in bounds if b is not None]:
+        return repr(float(value))
+    return text
+
+
 def evaluate(
-    checks: list[CheckSpec], frame: pl.DataFrame, report: RunReport, target: str | None
+    checks: list[CheckSpec],
+    output: pl.DataFrame | OutputSummary,
+    report: RunReport,
+    target: str | None,
 ) -> list[CheckResult]:
-    """Evaluate each check on the training output; returns results (does not raise)."""
+    """Evaluate each check on the training output (a frame, or the summary of its batches);
+    returns results (does not raise)."""
+    if isinstance(output, pl.DataFrame):
+        output = summarize(output, class_columns(checks, target))
     results = []
     for check in checks:
-        value = METRICS[check.metric](frame, report, check, target)
+        value = METRICS[check.metric](output, report, check, target)
         passed = (
             value is not None
             and (check.min is None or value >= check.min)
             and (check.max is None or value <= check.max)
         )
+        count = check.metric in COUNTS
         bounds = " and ".join(
             b
             for b in (
-                f">= {check.min}" if check.min is not None else "",
-                f"<= {check.max}" if check.max is not None else "",
+                f">= {_bound(check.min, count)}" if check.min is not None else "",
+                f"<= {_bound(check.max, count)}" if check.max is not None else "",
             )
             if b
         )
         label = check.metric + (f"[{check.column}]" if check.column else "")
-        shown = "n/a" if value is None else f"{value:.6g}"
+        shown = "n/a" if value is None else _shown(value, count, passed, (check.min, check.max))
         results.append(
             CheckResult(
                 check.metric,

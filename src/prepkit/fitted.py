@@ -8,18 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prepkit.columns import dtype_kind
 from prepkit.dtypes import parse_dtype
-from prepkit.errors import DataError, RecipeError
+from prepkit.errors import DataError, RecipeError, suggest
 from prepkit.frames import to_polars
 from prepkit.io.atomic import write_text_atomic
 from prepkit.report import RunReport
-from prepkit.steps.base import Step, StepContext, all_steps
+from prepkit.steps.base import Step, StepContext, all_steps, column_kind
 
 FORMAT = "prepkit.fitted"
 VERSION = 1
+_SHOWN = 3  # problems a load error lists
+_FILE_HINT = "give the .prepkit.json file that `prepkit run RECIPE --fitted FILE` writes"
 
 
 def schema_of(frame: pl.DataFrame) -> dict[str, str]:
@@ -132,14 +134,16 @@ class FittedRecipe:
         part: str = "new",
         workdir: Path | None = None,
         quiet: bool = True,
+        source: str = "input",
     ) -> tuple[pl.DataFrame, RunReport]:
         """Apply to a polars frame; return it and the report of this application.
 
-        `workdir` is a staging folder for steps that write files (image steps).
+        `workdir` is a staging folder for steps that write files (image steps); `source` names
+        the data in error messages (its path, "standard input").
         """
         from prepkit.pipeline import apply_steps
 
-        frame = self.check_schema(frame)
+        frame = self.check_schema(frame, source)
         ctx = StepContext(
             target=self.target,
             seed=int(self.recipe.get("seed", 0)),
@@ -207,39 +211,129 @@ class FittedRecipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<fitted>") -> FittedRecipe:
+        """Rebuild from `to_dict` data, checking every step's params and learned state.
+
+        `source` names the artifact in errors. Anything that does not hold what fitting writes is
+        a `DataError` naming the step and the field, never an error while applying.
+        """
+        hint = (
+            "the file was changed or damaged after fitting: refit it with "
+            f"`prepkit run RECIPE --fitted {source}`"
+        )
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise DataError(f'{source} is not a prepkit fitted recipe (no "format": "{FORMAT}")')
+            raise DataError(
+                f'{source} is not a prepkit fitted recipe (no "format": "{FORMAT}")',
+                hint=_FILE_HINT,
+            )
         if data.get("version") != VERSION:
             raise DataError(
                 f"{source} has artifact version {data.get('version')}, this prepkit reads version {VERSION}",
                 hint="refit with `prepkit run` using this prepkit version",
             )
+        try:
+            artifact = _Artifact.model_validate(data)
+        except ValidationError as exc:
+            raise DataError(f"{source}: {_problems(exc)}", hint=hint) from None
         registry = all_steps()
+        # the columns (name -> kind) a step may read: those of the training input, those it
+        # outputs and those earlier steps make
+        columns = {name: column_kind(dtype) for name, dtype in artifact.output_schema.items()}
+        columns.update((name, column_kind(dtype)) for name, dtype in artifact.input_schema.items())
         steps, states = [], []
-        for i, entry in enumerate(data.get("steps", []), 1):
-            name = entry.get("step")
-            if name not in registry:
-                raise DataError(f"{source}: step {i} '{name}' is not known to this prepkit version")
-            cls_ = registry[name]
-            try:
-                params = cls_.Params.model_validate(
-                    {**entry.get("params", {}), "id": entry.get("id")}
+        for i, entry in enumerate(artifact.steps, 1):
+            where = f"{source}: step {i}"
+            if not isinstance(entry, dict):
+                raise DataError(
+                    f'{where} is {entry!r}, not a step (an object with a "step" name)', hint=hint
                 )
+            try:
+                _Entry.model_validate(entry)
             except ValidationError as exc:
-                raise RecipeError(
-                    f"{source}: step {i} '{name}' has invalid params: {exc}"
+                raise DataError(f"{where}: {_problems(exc)}", hint=hint) from None
+            name = entry["step"]
+            if name not in registry:
+                raise DataError(
+                    f"{where} '{name}' is not known to this prepkit version"
+                    f"{suggest(name, registry)}",
+                    hint=hint,
+                )
+            step_id = entry.get("id") or f"{name}_{i}"
+            where += f" '{step_id}'" + ("" if step_id.startswith(name) else f" ({name})")
+            step_cls = registry[name]
+            try:
+                params = step_cls.Params.model_validate({**entry.get("params", {}), "id": step_id})
+            except ValidationError as exc:
+                raise DataError(f"{where}: {_problems(exc)}", hint=hint) from None
+            step = step_cls(params, step_id)
+            state = entry.get("state")
+            try:
+                checked = step_cls.State.model_validate(state, context={"columns": columns})
+            except ValidationError as exc:
+                raise DataError(
+                    f"{where} has an invalid learned state: {_problems(exc, 'state')}", hint=hint
                 ) from None
-            steps.append(cls_(params, entry.get("id") or f"{name}_{i}"))
-            states.append(entry.get("state", {}))
+            columns.update(checked.made(step, columns))
+            steps.append(step)
+            states.append(state)
         return cls(
-            recipe=data.get("recipe", {}),
+            recipe=data["recipe"],
             steps=steps,
             states=states,
-            input_schema=data.get("input_schema", {}),
-            output_schema=data.get("output_schema", {}),
-            created=data.get("created"),
-            prepkit_version=data.get("prepkit_version"),
+            input_schema=artifact.input_schema,
+            output_schema=artifact.output_schema,
+            created=artifact.created,
+            prepkit_version=artifact.prepkit_version,
         )
+
+
+class _Recipe(BaseModel):
+    """What applying reads from the artifact's copy of the recipe."""
+
+    name: str = "recipe"
+    target: str | None = None
+    seed: int = 0
+    workers: int | None = Field(None, ge=1)
+
+
+class _Entry(BaseModel):
+    """One step of an artifact; its params and state are checked by the step's models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: str
+    id: str | None = None
+    phase: str | None = None
+    runs_at_apply: bool | None = None
+    params: dict[str, Any] = {}
+    state: Any = None
+
+
+class _Artifact(BaseModel):
+    """The top level of an artifact (`FittedRecipe.to_dict`); steps are checked one by one."""
+
+    recipe: _Recipe
+    input_schema: dict[str, str]
+    output_schema: dict[str, str]
+    steps: list[Any]
+    created: str | None = None
+    prepkit_version: str | None = None
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> str:
+    """pydantic's errors as `field.path: message (got value)`, the first few of them."""
+    shown = []
+    for error in exc.errors()[:_SHOWN]:
+        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part not in ("", "[key]"))
+        message = error["msg"].removeprefix("Value error, ").splitlines()[0]
+        value = error.get("input")
+        if error["type"] not in ("missing", "value_error") and not isinstance(value, (dict, list)):
+            message += f" (got {value!r})"
+        if path and not error["loc"] and error["type"] == "value_error":
+            shown.append(f"{path}.{message}")  # a check of the whole model names its field first
+        else:
+            shown.append(f"{path}: {message}" if path else message)
+    more = len(exc.errors()) - _SHOWN
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
 def load_fitted(path: str | Path) -> FittedRecipe:
@@ -250,9 +344,11 @@ def load_fitted(path: str | Path) -> FittedRecipe:
             f"fitted recipe not found: {path}", hint="create one with `prepkit run RECIPE`"
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        problem = "empty, not JSON" if not text.strip() else f"not valid JSON: {exc.msg}"
+        raise DataError(f"{path}:{exc.lineno}: {problem}", hint=_FILE_HINT) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read fitted recipe {path}: {exc}") from None
+        raise DataError(f"cannot read fitted recipe {path}: {exc}", hint=_FILE_HINT) from None
     return FittedRecipe.from_dict(data, str(path))

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from prepkit.columns import require_columns
-from prepkit.errors import DataError, PrepkitError
-from prepkit.frames import to_polars
+from prepkit.errors import DataError, PrepkitError, suggest
+from prepkit.frames import carry_rows, forget_rows, to_polars
+from prepkit.io import separator_hint
 from prepkit.report import RunReport, StepReport
 from prepkit.steps.base import Step, StepContext, plain_state
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from prepkit.recipe import Recipe
 
 
-def _guard(step: Step, number: int, action: str, fn: Any, *args: Any) -> Any:
+def guard_step(step: Step, number: int, action: str, fn: Any, *args: Any) -> Any:
     """Call a step method; any error names the step (never a bare traceback)."""
     try:
         return fn(*args)
@@ -33,11 +34,11 @@ def _guard(step: Step, number: int, action: str, fn: Any, *args: Any) -> Any:
         ) from exc
 
 
-def _record(
+def record_step(
     step: Step, part: str, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any],
     ctx: StepContext, seconds: float, number: int,
 ) -> StepReport:  # fmt: skip
-    changes = _guard(step, number, "describing", step.describe, before, after, state)
+    changes = guard_step(step, number, "describing", step.describe, before, after, state)
     changes = {**changes, **ctx.changes}
     before_cols, after_cols = set(before.columns), set(after.columns)
     return StepReport(
@@ -50,10 +51,24 @@ def _record(
         columns_added=[c for c in after.columns if c not in before_cols],
         columns_removed=[c for c in before.columns if c not in after_cols],
         changes=changes,
-        learned=_guard(step, number, "describing", step.learned, state),
+        learned=guard_step(step, number, "describing", step.learned, state),
         warnings=list(ctx.warnings),
         seconds=round(seconds, 4),
     )
+
+
+def _follow_rows(step: Step, ctx: StepContext, before: pl.DataFrame, after: pl.DataFrame) -> None:
+    """Tell the pandas adapter which of `before`'s rows `after` holds (see `frames.carry_rows`).
+
+    Rows are the caller's rows only while every step keeps them all in order, or reports which
+    ones it kept; after a step that adds or reorders rows, the output gets a fresh index.
+    """
+    if after is before or (step.keeps_rows and after.height == before.height):
+        carry_rows(before, after)
+    elif ctx.rows_kept is not None:
+        carry_rows(before, after, ctx.rows_kept)
+    else:
+        forget_rows(after)
 
 
 def fit_steps(
@@ -63,12 +78,13 @@ def fit_steps(
     states: list[dict[str, Any]] = []
     reports: list[StepReport] = []
     for number, step in enumerate(steps, 1):
-        ctx = replace(base, step_id=step.id, warnings=[], changes={}, fitting=True)
+        ctx = replace(base, step_id=step.id, warnings=[], changes={}, rows_kept=None, fitting=True)
         start = time.perf_counter()
-        state, out = _guard(step, number, "fitting", step.fit_transform, frame, ctx)
+        state, out = guard_step(step, number, "fitting", step.fit_transform, frame, ctx)
         state = plain_state(state, step.id)
+        _follow_rows(step, ctx, frame, out)
         reports.append(
-            _record(step, part, frame, out, state, ctx, time.perf_counter() - start, number)
+            record_step(step, part, frame, out, state, ctx, time.perf_counter() - start, number)
         )
         states.append(state)
         frame = out
@@ -91,13 +107,14 @@ def apply_steps(
                            rows_in=frame.height, rows_out=frame.height, skipped=True)
             )  # fmt: skip
             continue
-        ctx = replace(base, step_id=step.id, warnings=[], changes={}, fitting=False)
+        ctx = replace(base, step_id=step.id, warnings=[], changes={}, rows_kept=None, fitting=False)
         start = time.perf_counter()
         needed = [c for c in step.required_columns(state) if c != ctx.target]
-        _guard(step, number, "checking columns", require_columns, frame, needed)
-        out = _guard(step, number, "applying", step.apply, frame, state, ctx)
+        guard_step(step, number, "checking columns", require_columns, frame, needed)
+        out = guard_step(step, number, "applying", step.apply, frame, state, ctx)
+        _follow_rows(step, ctx, frame, out)
         reports.append(
-            _record(step, part, frame, out, state, ctx, time.perf_counter() - start, number)
+            record_step(step, part, frame, out, state, ctx, time.perf_counter() - start, number)
         )
         frame = out
     return frame, reports
@@ -113,15 +130,60 @@ def context_for(recipe: Recipe, **extra: Any) -> StepContext:
     )
 
 
+def require_rows(frame: pl.DataFrame, source: str | None = None) -> None:
+    """A `DataError` when there is nothing to fit on: no columns, or no rows.
+
+    `source` names the input (a path, "standard input") when known. Call it on the input before
+    splitting too, so an empty input gets this message rather than the splitter's. Applying a
+    fitted recipe to 0 rows is fine; fitting on them is not.
+    """
+    where = f" ({source})" if source else ""
+    if frame.width == 0:
+        raise DataError(f"the input{where} has no columns")
+    if frame.height == 0:
+        raise DataError(
+            f"the training data{where} has no rows",
+            hint="every step learns from the training rows: give an input with at least one "
+            "data row (a CSV file with a header only has none)",
+        )
+
+
+def require_target(frame: pl.DataFrame, target: str | None, source: str | None = None) -> None:
+    """A `DataError` when the recipe's `target` is not a column of the training data.
+
+    `source` names the input (a path, "standard input") when known.
+    """
+    if target is None or target in frame.columns:
+        return
+    where = f"{source}: " if source else ""
+    fix = f"fix `target:` in the recipe (or --set target=NAME); columns: {_listed(frame.columns)}"
+    raise DataError(
+        f"{where}target column '{target}' is not in the data{suggest(target, frame.columns)}",
+        # a frame from Python was not read by prepkit: reader options would not help
+        hint=(source and separator_hint(frame.columns)) or fix,
+    )
+
+
+def _listed(names: list[str], most: int = 30) -> str:
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown} (+{len(names) - most} more)"
+
+
 def fit_frame(
-    recipe: Recipe, frame: pl.DataFrame, ctx: StepContext | None = None
+    recipe: Recipe,
+    frame: pl.DataFrame,
+    ctx: StepContext | None = None,
+    source: str | None = None,
 ) -> tuple[FittedRecipe, pl.DataFrame]:
-    """Fit on a polars frame; return the fitted recipe and the transformed training frame."""
+    """Fit on a polars frame; return the fitted recipe and the transformed training frame.
+
+    `source` names where the training data came from, for error messages.
+    """
     from prepkit.fitted import FittedRecipe, schema_of
 
-    if frame.width == 0:
-        raise DataError("the input has no columns")
+    require_rows(frame, source)
     ctx = ctx or context_for(recipe)
+    require_target(frame, ctx.target, source)
     out, states, reports = fit_steps(recipe.steps, frame, ctx)
     fitted = FittedRecipe(
         recipe=recipe.to_dict(),
@@ -134,7 +196,24 @@ def fit_frame(
     return fitted, out
 
 
-def fit(recipe: Recipe, data: Any) -> tuple[FittedRecipe, Any]:
+def fit(
+    recipe: Recipe, data: Any, engine: str | None = None, batch_size: int | None = None
+) -> tuple[FittedRecipe, Any]:
+    """Fit on a frame (no split); on the streaming engine, batch by batch."""
+    from prepkit.engines import choose_engine
+
     frame, back = to_polars(data)
-    fitted, out = fit_frame(recipe, frame)
-    return fitted, back(out)
+    choice = choose_engine(
+        engine or recipe.spec.engine, recipe.steps, None, None, batch_size or recipe.spec.batch_size
+    )
+    if choice.name == "memory":
+        fitted, out = fit_frame(recipe, frame)
+        return fitted, back(out)
+    from prepkit.engines.stream import run_streamed
+
+    run = run_streamed(
+        recipe, lambda: frame.iter_slices(choice.batch_size), context_for(recipe), source=None,
+        writers=None, class_columns=[], keep_frames=True, split=False,
+    )  # fmt: skip
+    run.fitted.report.engine = choice.as_dict()
+    return run.fitted, back(run.frames["train"])

@@ -42,6 +42,12 @@ class SplitSpec(BaseModel):
     seed: int | None = Field(None, description="defaults to the recipe seed")
     kfold: int | None = Field(None, ge=2, description="add a `fold` column (0..K-1) instead")
     fold_column: str = "fold"
+    method: Literal["auto", "random", "hash"] = Field(
+        "auto",
+        description="random: scikit-learn's shuffled split (memory engine); hash: each row's part "
+        "from a hash of its position (or group), streamable and the same on every engine; "
+        "auto: random on the memory engine, hash on the streaming engine",
+    )
 
 
 class CheckSpec(BaseModel):
@@ -70,6 +76,12 @@ class RecipeSpec(BaseModel):
     steps: list[Any] = []  # each validated against its step's parameter model
     checks: list[CheckSpec] = []
     report: str | None = Field(None, description="write the JSON report to this path")
+    engine: Literal["auto", "memory", "stream"] = Field(
+        "auto", description="where the data lives while the recipe runs (see Engines)"
+    )
+    batch_size: int | None = Field(
+        None, ge=1, description="rows per batch on the streaming engine (default 250,000)"
+    )
     fitted: str | None = Field(None, description="where to write the fitted artifact")
     workers: int | None = Field(None, ge=1, description="processes for parallel steps")
 
@@ -343,11 +355,17 @@ class Recipe:
         return data
 
     # -- library API ----------------------------------------------------------------------------
-    def fit(self, data: Any) -> FittedRecipe:
-        """Learn every step's state from `data` (the training frame) and return the fitted recipe."""
+    def fit(
+        self, data: Any, *, engine: str | None = None, batch_size: int | None = None
+    ) -> FittedRecipe:
+        """Learn every step's state from `data` (the training frame) and return the fitted recipe.
+
+        `engine="stream"` fits batch by batch (`batch_size` rows), as `--engine stream` does;
+        the fitted recipe is the same.
+        """
         from prepkit.pipeline import fit
 
-        return fit(self, data)[0]
+        return fit(self, data, engine=engine, batch_size=batch_size)[0]
 
     def fit_transform(self, data: Any) -> Any:
         """Fit on `data` and return it transformed, train-only steps included (same frame type)."""
@@ -361,11 +379,19 @@ class Recipe:
         *,
         output: str | Path | None = None,
         write: bool = True,
+        engine: str | None = None,
+        batch_size: int | None = None,
     ) -> RunResult:
-        """Do what `prepkit run` does: read, split, fit, apply, check and (optionally) write."""
+        """Do what `prepkit run` does: read, split, fit, apply, check and (optionally) write.
+
+        `engine`: memory, stream or auto (default: the recipe's `engine:`); `batch_size`: rows
+        per batch on the streaming engine.
+        """
         from prepkit.runner import run_recipe
 
-        return run_recipe(self, data, output=output, write=write)
+        return run_recipe(
+            self, data, output=output, write=write, engine=engine, batch_size=batch_size
+        )
 
 
 def load_recipe(

@@ -13,16 +13,18 @@ from typing import Any
 
 from prepkit import checks as quality
 from prepkit.dtypes import parse_dtype
+from prepkit.engines import EngineChoice, check_engine, choose_engine
+from prepkit.engines.stream import DEFAULT_BATCH_SIZE, run_streamed, scan_input
 from prepkit.errors import CheckFailed, PrepkitError, RecipeError
 from prepkit.fitted import FittedRecipe
 from prepkit.frames import to_polars
-from prepkit.io import detect_format, read_table, write_table
+from prepkit.io import detect_format, read_table, separator_hint, source_name, write_table
 from prepkit.io.atomic import all_or_nothing, check_writable, same_file, write_text_atomic
 from prepkit.io.stream import BatchWriter, read_batches
-from prepkit.pipeline import context_for, fit_frame
+from prepkit.pipeline import context_for, fit_frame, require_rows
 from prepkit.recipe import Recipe
 from prepkit.report import RunReport, merge_step_reports
-from prepkit.split import add_folds, split_frame
+from prepkit.split import add_folds, hash_split_frame, split_frame
 
 
 @dataclass
@@ -122,12 +124,16 @@ def run_recipe(
     report_path: str | Path | None = None,
     write: bool = True,
     quiet: bool = True,
+    engine: str | None = None,
+    batch_size: int | None = None,
 ) -> RunResult:
     """Run a recipe end to end.
 
     `data` (a pandas/polars frame) replaces the recipe's `input`; `input`/`output` paths given
     here are taken as they are (relative to the current folder), recipe paths are relative to the
     recipe file. With `write=False` nothing is written and the frames are only returned.
+    `engine` (memory, stream, auto; default: the recipe's `engine:`) and `batch_size` choose
+    where the frames live (see `prepkit.engines`).
     """
     start = time.perf_counter()
     spec = recipe.spec
@@ -135,6 +141,7 @@ def run_recipe(
     in_fmt, in_options = fmt, {}
     if data is None and input is not None:
         source = input
+        in_options = _recipe_read_options(spec.input and spec.input.model_dump(), input, fmt)
     elif data is None and spec.input is not None:
         source = recipe.resolve(spec.input.path)
         in_fmt, in_options = spec.input.format, spec.input.options
@@ -177,25 +184,39 @@ def run_recipe(
             inputs=[source, recipe.source],
         )  # fmt: skip
 
+    choice = choose_engine(
+        engine or spec.engine, recipe.steps, source if data is None else None, in_fmt,
+        batch_size or spec.batch_size,
+    )  # fmt: skip
+    if choice.name == "stream":
+        return _run_streamed(
+            recipe, data, choice, source, in_fmt, in_options, start=start, write=write,
+            quiet=quiet, out_path=out_path, out_fmt=out_fmt, out_options=out_options,
+            fitted_target=fitted_target, report_target=report_target,
+        )  # fmt: skip
     back = None
+    name = None if source is None else source_name(source)
     if data is not None:
         frame, back = to_polars(data)
     else:
         assert source is not None
         frame = read_table(source, in_fmt, in_options)
+    require_rows(frame, name)  # before splitting, so that an empty input is named as such
 
-    report = RunReport(recipe=recipe.name)
+    report = RunReport(recipe=recipe.name, engine=choice.as_dict())
     report.parts["input"] = {"rows": frame.height, "columns": frame.width}
 
     with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir:
         ctx = context_for(recipe, workdir=Path(workdir), quiet=quiet)
-        if spec.split and spec.split.kfold:
+        if spec.split and spec.split.method == "hash":
+            parts = hash_split_frame(frame, spec.split, spec.target, spec.seed)
+        elif spec.split and spec.split.kfold:
             parts = {"train": add_folds(frame, spec.split, spec.target, spec.seed)}
         elif spec.split and (spec.split.valid or spec.split.test):
             parts = split_frame(frame, spec.split, spec.target, spec.seed)
         else:
             parts = {"train": frame}
-        fitted, train_out = fit_frame(recipe, parts["train"], ctx)
+        fitted, train_out = fit_frame(recipe, parts["train"], ctx, source=name)
         report.steps.extend(fitted.report.steps)
         outputs = {"train": train_out}
         for name in ("valid", "test"):
@@ -237,6 +258,79 @@ def run_recipe(
 
     frames: dict[str, Any] = outputs if back is None else {k: back(v) for k, v in outputs.items()}
     return RunResult(outputs=frames, fitted=fitted, report=report, paths=paths)
+
+
+def _run_streamed(
+    recipe: Recipe, data: Any, choice: EngineChoice, source: str | Path | None,
+    in_fmt: str | None, in_options: dict[str, Any], *, start: float, write: bool, quiet: bool,
+    out_path: str | Path | None, out_fmt: str | None, out_options: dict[str, Any],
+    fitted_target: str | Path | None, report_target: str | Path | None,
+) -> RunResult:  # fmt: skip
+    """`run_recipe` on the streaming engine: the input is read batch by batch, one pass per
+    statistic (see `prepkit.engines.stream`), and the outputs written batch by batch, all
+    staged and committed together as on the memory engine."""
+    spec = recipe.spec
+    size = choice.batch_size or DEFAULT_BATCH_SIZE
+    back = None
+    if data is not None:
+        frame, back = to_polars(data)
+        read = lambda: frame.iter_slices(size)  # noqa: E731
+        name = None
+    else:
+        assert source is not None
+        read = scan_input(source, in_fmt, in_options, size)
+        name = source_name(source)
+    names = part_names(recipe)
+    split = len(names) > 1
+    report = RunReport(recipe=recipe.name, engine=choice.as_dict())
+    paths: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir:
+        ctx = context_for(recipe, workdir=Path(workdir), quiet=quiet)
+        with all_or_nothing() as transaction:
+            with contextlib.ExitStack() as writing:
+                writers = None
+                if write:
+                    assert out_path is not None
+                    writers = {
+                        part: writing.enter_context(
+                            BatchWriter(part_path(out_path, part, split), out_fmt, out_options).open()
+                        )
+                        for part in names
+                    }  # fmt: skip
+                run = run_streamed(
+                    recipe, read, ctx, source=name, writers=writers,
+                    class_columns=quality.class_columns(spec.checks, spec.target),
+                    keep_frames=not write,
+                )  # fmt: skip
+            fitted = run.fitted
+            report.steps = run.steps
+            report.parts = run.parts
+            report.checks = quality.evaluate(spec.checks, run.summary, report, spec.target)
+            fitted.report = report
+            failed = report.failed_checks
+            if failed:
+                report.status = "failed_checks"
+                transaction.discard()  # the data staged so far; the report is still written
+            elif write:
+                paths = {part: str(part_path(out_path, part, split)) for part in names}
+                if fitted_target is not None:
+                    fitted.save(fitted_target)
+                    report.fitted = str(fitted_target)
+            report.outputs = paths
+            report.seconds = round(time.perf_counter() - start, 4)
+            if write and report_target is not None:
+                write_report(report, Path(report_target))
+    if failed:
+        names_failed = "; ".join(c.message for c in failed)
+        error = CheckFailed(
+            f"quality check failed: {names_failed}", hint="no data output was written"
+        )
+        error.report = report
+        raise error
+    outputs: dict[str, Any] = run.frames
+    if back is not None:
+        outputs = {k: back(v) for k, v in outputs.items()}
+    return RunResult(outputs=outputs, fitted=fitted, report=report, paths=paths)
 
 
 # CSV options that change which columns a header names; the rest only change values
@@ -309,14 +403,19 @@ def validate_recipe(recipe: Recipe) -> str:
             )
             raise RecipeError(
                 f"{recipe.source}: {key} '{column}' is not a column of {path}{maybe}",
-                hint=f"columns: {shown}",
+                hint=separator_hint(columns) or f"columns: {shown}",
             )
     return f"checked against the {len(columns)} columns of {path} (header only)"
 
 
-def _recipe_read_options(fitted: FittedRecipe, path: str | Path, fmt: str | None) -> dict[str, Any]:
-    """New data in the training input's format is read with the training input's options."""
-    spec = fitted.recipe.get("input") or {}
+def _recipe_read_options(
+    spec: dict[str, Any] | None, path: str | Path, fmt: str | None
+) -> dict[str, Any]:
+    """Data in the format of the recipe's `input:` (`spec`) is read with that input's options.
+
+    So `-i` and `prepkit apply` read other files as the recipe reads its own.
+    """
+    spec = spec or {}
     if not spec.get("options"):
         return {}
     try:
@@ -336,6 +435,7 @@ def apply_fitted(
     *,
     report_path: str | Path | None = None,
     fitted_file: str | Path | None = None,
+    engine: str | None = None,
 ) -> RunReport:
     """`prepkit apply`: read new data, apply the learned state, write atomically.
 
@@ -350,11 +450,14 @@ def apply_fitted(
         [("output", output, _is_folder_output(output, out_fmt)), ("report", report_path, False)],
         inputs=[input, fitted_file],
     )
-    options = _recipe_read_options(fitted, input, fmt)
+    options = _recipe_read_options(fitted.recipe.get("input"), input, fmt)
+    name = source_name(input)
+    choice = _apply_engine(fitted, engine, input, fmt, batch_size)
+    batch_size = choice.batch_size
     with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir, all_or_nothing():
         if batch_size is None:
             frame = read_table(input, fmt, options)
-            out, report = fitted.transform_frame(frame, workdir=Path(workdir))
+            out, report = fitted.transform_frame(frame, workdir=Path(workdir), source=name)
             write_table(out, output, out_fmt)
             shape_in, shape_out = (frame.height, frame.width), (out.height, out.width)
         else:
@@ -366,10 +469,35 @@ def apply_fitted(
             "new": {"rows": shape_out[0], "columns": shape_out[1]},
         }
         report.outputs = {"new": str(output)}
+        report.engine = choice.as_dict()
         report.seconds = round(time.perf_counter() - start, 4)
         if report_path is not None:
             write_report(report, Path(report_path))
     return report
+
+
+def _apply_engine(
+    fitted: FittedRecipe, engine: str | None, input: str | Path, fmt: str | None,
+    batch_size: int | None,
+) -> EngineChoice:  # fmt: skip
+    """`prepkit apply` runs in memory, or batch by batch (`--batch-size`, `--engine stream`)."""
+    requested = check_engine(engine or ("stream" if batch_size else "auto"))
+    if requested == "memory":
+        if batch_size:
+            raise RecipeError("--batch-size applies in batches: drop --engine memory")
+        return EngineChoice("memory", "asked for (--engine memory)")
+    whole = [s.id for s in fitted.steps if s.runs_at_apply and not s.row_wise]
+    if requested == "auto" and not whole and str(input) != "-":
+        applied = [s for s in fitted.steps if s.runs_at_apply]
+        choice = choose_engine("auto", applied, input, fmt, batch_size)
+        if choice.name == "stream":
+            return choice
+        return EngineChoice("memory", choice.reason)
+    if requested == "auto":
+        return EngineChoice("memory", "a step compares rows across the whole data set"
+                            if whole else "standard input is read whole")  # fmt: skip
+    reason = "asked for (--batch-size)" if engine is None else "asked for (--engine stream)"
+    return EngineChoice("stream", reason, batch_size or DEFAULT_BATCH_SIZE)
 
 
 def _apply_in_batches(
@@ -383,14 +511,15 @@ def _apply_in_batches(
             hint="apply without --batch-size",
         )
     schema = {}
-    for name, text in fitted.input_schema.items():
+    for column, text in fitted.input_schema.items():
         with contextlib.suppress(RecipeError):
-            schema[name] = parse_dtype(text)
+            schema[column] = parse_dtype(text)
+    source = source_name(input)
     report: RunReport | None = None
     rows_in = rows_out = width_in = width_out = 0
     with BatchWriter(output, out_fmt).open() as writer:
         for batch in read_batches(input, fmt, options, batch_size, schema):
-            out, batch_report = fitted.transform_frame(batch, workdir=workdir)
+            out, batch_report = fitted.transform_frame(batch, workdir=workdir, source=source)
             writer.write(out)
             if report is None:
                 report = batch_report
@@ -402,7 +531,8 @@ def _apply_in_batches(
             rows_in, rows_out = rows_in + batch.height, rows_out + out.height
             width_in, width_out = batch.width, out.width
         if report is None:  # a file with a header and no rows
-            out, report = fitted.transform_frame(read_table(input, fmt, options), workdir=workdir)
+            frame = read_table(input, fmt, options)
+            out, report = fitted.transform_frame(frame, workdir=workdir, source=source)
             writer.write(out)
             width_in, width_out = len(fitted.input_schema), out.width
     return report, (rows_in, width_in), (rows_out, width_out)

@@ -133,3 +133,12 @@ def quantiles(
     with ThreadPoolExecutor(min(len(columns), os.cpu_count() or 1)) as pool:
         found = pool.map(lambda column: quantiles_of(frame[column], qs), columns)
         return dict(zip(columns, found, strict=True))
+
+
+def splitmix64(values: np.ndarray) -> np.ndarray:
+    """splitmix64 of unsigned 64-bit integers: a fixed, well-mixed pseudo-random function of
+    a row position (for samples and hash splits that are the same on every run and engine)."""
+    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))

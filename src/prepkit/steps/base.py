@@ -10,6 +10,10 @@ A step is one class in its family's module::
             columns: Selector = "numeric"
             strategy: Literal["mean", "median"] = "median"
 
+        class State(StepState):                           # what `fit` returns, checked on load
+            columns: list[Column]
+            fill: dict[Column, Scalar]
+
         def fit(self, frame, ctx) -> dict: ...            # learned state, plain JSON data
         def apply(self, frame, state, ctx) -> frame: ...  # uses only the state
         def describe(self, before, after, state) -> dict: # counts for the report
@@ -21,13 +25,15 @@ skipped by `prepkit apply` and on valid/test parts unless the step says `runs_at
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
+import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 Phase = Literal["transform", "train_only"]
 
@@ -40,6 +46,67 @@ class StepParams(BaseModel):
     id: str | None = Field(
         None, description="Stable id for reports and artifacts (default NAME_N)."
     )
+
+
+def _known(name: str, info: ValidationInfo) -> str:
+    columns = (info.context or {}).get("columns")
+    if columns is not None and name not in columns:
+        raise ValueError(f"column '{name}' is not a column of the data at this step")
+    return name
+
+
+# A column name in a learned state that the data must have at this step. Checked when an artifact
+# is loaded: the context's `columns` (name -> kind) are the columns known before the step.
+Column = Annotated[str, AfterValidator(_known)]
+
+
+def _scalar(value: Any) -> Any:
+    finite = not isinstance(value, float) or math.isfinite(value)
+    if value is None or (isinstance(value, (bool, int, float, str)) and finite):
+        return value
+    raise ValueError(f"expected a finite number, text, true/false or null, got {value!r}")
+
+
+# A value learned from the data (a fill value, a category): one JSON scalar, numbers finite.
+Scalar = Annotated[Any, AfterValidator(_scalar)]
+
+
+class StepState(BaseModel):
+    """Base of a step's learned-state schema (`Step.State`), checked when an artifact is loaded.
+
+    Strict: JSON types as `fit` writes them (no "1" for 1), no unknown keys; use `FiniteFloat`
+    for numbers that must be finite, `Scalar` for learned values and `Column` for the columns
+    the step reads. A check of the whole model starts its message with the field
+    (`"fill.age: ..."`), so load errors name it.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
+        """The columns (name -> kind, see `column_kind`) this step adds or changes the kind of,
+        given the `columns` known before it; the steps after it may read them."""
+        return {}
+
+
+def column_kind(dtype: str | pl.DataType) -> str:
+    """The kind of a dtype (or its name in an artifact's schema) a learned state is checked
+    against: numeric, string (text and categories), boolean, datetime, null or other."""
+    from prepkit.columns import dtype_kind
+    from prepkit.dtypes import parse_dtype
+    from prepkit.errors import RecipeError
+
+    if isinstance(dtype, str):
+        try:
+            dtype = parse_dtype(dtype)
+        except RecipeError:
+            return "other"
+    kind = dtype_kind(dtype)
+    return "string" if kind == "categorical" else kind
+
+
+def context_kind(info: ValidationInfo, column: str) -> str | None:
+    """The kind of a column known at this step (None when unknown, or checked without context)."""
+    return ((info.context or {}).get("columns") or {}).get(column)
 
 
 @dataclass
@@ -56,9 +123,25 @@ class StepContext:
     fitting: bool = False  # True while the pipeline fits the step and applies it to training data
     warnings: list[str] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)
+    # which input rows a row-dropping step's output holds (a mask or ascending positions)
+    rows_kept: pl.Series | np.ndarray | None = None
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
+
+    def filter_rows(self, frame: pl.DataFrame, keep: pl.Series | pl.Expr) -> pl.DataFrame:
+        """`frame.filter(keep)` for a step that drops rows, remembering which rows it kept.
+
+        The pipeline uses that to give pandas callers the index labels of the rows that remain.
+        """
+        if isinstance(keep, pl.Expr):  # one value per row, also for a literal
+            keep = frame.select(pl.repeat(True, pl.len()) & keep).to_series()
+        self.keep_rows(keep)
+        return frame.filter(keep)
+
+    def keep_rows(self, kept: pl.Series | np.ndarray) -> None:
+        """Say which input rows the output holds, in order: a boolean mask or ascending positions."""
+        self.rows_kept = kept
 
     def record(self, **changes: Any) -> None:
         """Counts for the report known only while applying (merged over `describe`'s output)."""
@@ -104,6 +187,7 @@ class Step:
     name: ClassVar[str] = ""
     phase: ClassVar[Phase] = "transform"
     Params: ClassVar[type[StepParams]] = StepParams
+    State: ClassVar[type[StepState]] = StepState  # the schema of what `fit` returns
     # apply treats each row on its own, so new data may be applied in batches (--batch-size)
     row_wise: ClassVar[bool] = True
 
@@ -116,6 +200,17 @@ class Step:
         """Whether `apply` runs this step on new data (train-only steps are skipped)."""
         return self.phase == "transform"
 
+    @property
+    def keeps_rows(self) -> bool:
+        """Whether the output holds exactly the input's rows, in order (none added, dropped, moved).
+
+        Only then do pandas callers get their index back unchanged. Default: transform steps do,
+        train-only steps do not. A step that only drops rows says `False` and reports the rows it
+        kept (`ctx.filter_rows`), so the rows that remain keep their index labels; a step that
+        adds or reorders rows says `False` and reports nothing (the output gets a fresh index).
+        """
+        return self.phase == "transform"
+
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         """Input columns this step reads at apply time (new data must have them).
 
@@ -126,7 +221,31 @@ class Step:
         return [c for c in columns if isinstance(c, str)] if isinstance(columns, list) else []
 
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
-        return {}
+        """The learned state. Steps that say what they learn from (`statistics`) need not
+        override this: their state is `fit_from` the answers, computed here in memory."""
+        requests = self.statistics(frame, ctx)
+        if requests is None:
+            return {}
+        from prepkit.engines.statistics import compute
+
+        return self.fit_from(frame, compute(frame, requests), ctx)
+
+    # -- fitting on any engine -------------------------------------------------------------------
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Any] | None:
+        """What the step learns from, as requests any engine answers (`Moments`, `Missing`,
+        `Counts`, `Quantiles`, `Rows` from `prepkit.engines.statistics`), or None when the step
+        needs all training rows at once (only the in-memory engine fits it then, with `fit`).
+
+        `frame` gives the columns and dtypes to select and check: with the streaming engine it is
+        the first batch only, so never learn values from it, only from the answers.
+        """
+        return None
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
+        """The state from the answers to `statistics`' requests (`frame` as there)."""
+        raise NotImplementedError(f"{type(self).__name__} defines statistics but not fit_from")
 
     def fit_transform(
         self, frame: pl.DataFrame, ctx: StepContext

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, FiniteFloat
 
+from prepkit.engines.statistics import Counts, Request
 from prepkit.errors import DataError, suggest
-from prepkit.steps.base import Step, StepContext, StepParams, register
+from prepkit.steps.base import Column, Step, StepContext, StepParams, StepState, register
 
 
 def _key(value: Any) -> str:
@@ -50,11 +51,17 @@ class ClassWeights(Step):
         )
 
     phase = "train_only"
+    keeps_rows = True  # adds a column, never changes rows
 
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
+        return [Counts(ctx.require_target(frame, "class_weights"))]
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
         target = ctx.require_target(frame, "class_weights")
-        labels = frame[target]
-        missing = labels.null_count()
+        counts = answers[Counts(target)]
+        missing = counts.get(None, 0)
         if missing:
             raise DataError(
                 f"target '{target}' has {missing} missing labels",
@@ -65,18 +72,22 @@ class ClassWeights(Step):
                 f"class_weights: column '{self.params.column}' already exists",
                 hint="choose another name with `column:`",
             )
-        text = labels.cast(pl.String)
-        counts = text.value_counts(name="n").sort(target)
-        classes = counts[target].to_list()
-        sizes = dict(zip(classes, counts["n"].to_list(), strict=True))
+        # the labels as polars casts them to text (apply looks the weights up the same way)
+        dtype = frame.schema[target]
+        text = pl.Series(
+            list(counts), dtype=pl.String if isinstance(dtype, (pl.Categorical, pl.Enum)) else dtype
+        ).cast(pl.String)
+        sizes = dict(sorted(zip(text.to_list(), counts.values(), strict=True)))
+        classes = list(sizes)
+        rows = sum(sizes.values())
         weights = self.params.weights
         if weights == "balanced":
-            n, k = frame.height, len(classes)
+            n, k = rows, len(classes)
             learned = {c: n / (k * sizes[c]) for c in classes}
         else:
             given = {_key(c): float(w) for c, w in weights.items()}
             unknown = [c for c in given if c not in sizes]
-            if unknown and frame.height:
+            if unknown and rows:
                 raise DataError(
                     f"class_weights names class(es) not in target '{target}': {', '.join(unknown)}"
                     f"{suggest(unknown[0], classes)}",
@@ -84,6 +95,14 @@ class ClassWeights(Step):
                 )
             learned = {c: given.get(c, 1.0) for c in classes}
         return {"target": target, "weights": learned, "class_counts": sizes}
+
+    class State(StepState):
+        target: Column
+        weights: dict[str, FiniteFloat]
+        class_counts: dict[str, int]
+
+        def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
+            return {step.params.column: "numeric"} if step.params.add_column else {}
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         if not self.params.add_column:
@@ -99,8 +118,14 @@ class ClassWeights(Step):
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
     ) -> dict[str, Any]:
+        # counts of the rows this application saw (they add up over batches); the weights,
+        # learned once, are in `learned`
+        target = state["target"]
+        counts = before.get_column(target).cast(pl.String).value_counts() if before.height else None
         return {
-            "weights": state["weights"],
-            "class_counts": state["class_counts"],
+            "class_counts": {} if counts is None else dict(counts.iter_rows()),
             "column": self.params.column if self.params.add_column else None,
         }
+
+    def learned(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"weights": state["weights"]}

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from prepkit.columns import Selector, select_columns
 from prepkit.dtypes import parse_dtype
+from prepkit.engines.statistics import Distinct, Missing, Request
 from prepkit.errors import DataError, RecipeError, suggest
-from prepkit.steps.base import Step, StepContext, StepParams, register
+from prepkit.steps.base import (
+    Column,
+    Step,
+    StepContext,
+    StepParams,
+    StepState,
+    column_kind,
+    register,
+)
 
 # how many offending values a failed cast shows
 _SHOWN = 5
@@ -19,21 +28,26 @@ _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 
 
-def _missing(frame: pl.DataFrame, column: str) -> pl.Expr:
-    """Null, and NaN for float columns: both count as missing."""
+def _missing(schema: pl.Schema, column: str) -> pl.Expr:
+    """Null, and NaN for float columns: both count as missing.
+
+    Takes the frame's schema, looked up once per step: `frame.schema` builds a new object on
+    every call, so one lookup per column would make wide frames quadratic.
+    """
     col = pl.col(column)
-    return col.is_null() | col.is_nan() if frame.schema[column].is_float() else col.is_null()
+    return col.is_null() | col.is_nan() if schema[column].is_float() else col.is_null()
 
 
 def _require(frame: pl.DataFrame, names: list[str], step: str, target: str | None) -> list[str]:
     """The names present in the frame; a missing name is an error unless it is the target."""
+    present = set(frame.columns)
     for name in names:
-        if name not in frame.columns and name != target:
+        if name not in present and name != target:
             raise DataError(
                 f"{step}: column '{name}' does not exist{suggest(name, frame.columns)}",
                 hint=f"available columns: {', '.join(frame.columns)}",
             )
-    return [n for n in names if n in frame.columns]
+    return [n for n in names if n in present]
 
 
 @register("select")
@@ -57,7 +71,12 @@ class Select(Step):
             True, description="Keep the recipe's target column even when it is not selected."
         )
 
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
+        return []  # the columns come from the frame's schema
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
         columns = select_columns(frame, self.params.columns, ctx.target)
         if not columns:
             raise DataError(
@@ -69,6 +88,9 @@ class Select(Step):
             columns.append(target)
         return {"columns": columns}
 
+    class State(StepState):
+        columns: list[Column] = Field(min_length=1)
+
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         return frame.select(_require(frame, state["columns"], "select", ctx.target))
 
@@ -79,16 +101,21 @@ class Select(Step):
 class DropLearned(Step):
     """Base of the steps that drop a list of columns learned at fit time (`state["columns"]`)."""
 
+    class State(StepState):
+        columns: list[str]  # absent columns need no dropping
+
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         return []  # a column that is already absent needs no dropping
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
-        return frame.drop([c for c in state["columns"] if c in frame.columns])
+        present = set(frame.columns)
+        return frame.drop([c for c in state["columns"] if c in present])
 
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
     ) -> dict[str, Any]:
-        return {"dropped": [c for c in state["columns"] if c in before.columns]}
+        present = set(before.columns)
+        return {"dropped": [c for c in state["columns"] if c in present]}
 
 
 @register("drop")
@@ -107,7 +134,12 @@ class Drop(DropLearned):
     class Params(StepParams):
         columns: Selector = Field(description="Columns to remove (selector).")
 
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
+        return []  # the columns come from the frame's schema
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
         return {"columns": select_columns(frame, self.params.columns, ctx.target)}
 
 
@@ -137,7 +169,12 @@ class Rename(Step):
                 raise ValueError(f"two columns would be renamed to {', '.join(twice)}")
             return mapping
 
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
+        return []  # the names come from the frame's schema
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
         mapping = self.params.mapping
         _require(frame, list(mapping), "rename", None)
         kept = set(frame.columns) - set(mapping)
@@ -151,6 +188,18 @@ class Rename(Step):
             ctx.warn(f"rename: the target '{ctx.target}' is renamed; later steps will not find it")
         return {"mapping": dict(mapping)}
 
+    class State(StepState):
+        mapping: dict[Column, str]
+
+        @model_validator(mode="after")
+        def _unique(self) -> Rename.State:
+            if len(set(self.mapping.values())) != len(self.mapping):
+                raise ValueError("mapping: two columns get the same new name")
+            return self
+
+        def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
+            return {new: columns.get(old, "other") for old, new in self.mapping.items()}
+
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         return list(state["mapping"])
 
@@ -161,12 +210,13 @@ class Rename(Step):
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
     ) -> dict[str, Any]:
-        return {"renamed": {o: n for o, n in state["mapping"].items() if o in before.columns}}
+        present = set(before.columns)
+        return {"renamed": {o: n for o, n in state["mapping"].items() if o in present}}
 
 
-def _cast(frame: pl.DataFrame, column: str, dtype: pl.DataType) -> pl.Expr:
+def _cast(schema: pl.Schema, column: str, dtype: pl.DataType) -> pl.Expr:
     """Cast without failing: a value that cannot be represented becomes null."""
-    source = frame.schema[column]
+    source = schema[column]
     col = pl.col(column)
     if isinstance(source, (pl.Categorical, pl.Enum)) and not isinstance(dtype, pl.Categorical):
         col, source = col.cast(pl.String), pl.String()
@@ -231,9 +281,25 @@ class Cast(Step):
                     raise ValueError(f"{column}: {exc}") from None
             return dtypes
 
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
+        return []  # values are checked as they are cast (apply), batch by batch
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
         _require(frame, list(self.params.dtypes), "cast", None)
         return {"dtypes": dict(self.params.dtypes)}
+
+    class State(StepState):
+        dtypes: dict[Column, str]
+
+        @field_validator("dtypes")
+        @classmethod
+        def _known(cls, dtypes: dict[str, str]) -> dict[str, str]:
+            return Cast.Params._known(dtypes)
+
+        def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
+            return {c: column_kind(name) for c, name in self.dtypes.items()}
 
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         return list(state["dtypes"])
@@ -241,14 +307,15 @@ class Cast(Step):
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         present = _require(frame, list(state["dtypes"]), "cast", ctx.target)
         exprs = []
+        schema = frame.schema
         for column in present:
             dtype = parse_dtype(state["dtypes"][column])
-            expr = _cast(frame, column, dtype).alias(column)
+            expr = _cast(schema, column, dtype).alias(column)
             try:
-                cast = frame.select(expr, _missing(frame, column).alias("__was_missing"))
+                cast = frame.select(expr, _missing(schema, column).alias("__was_missing"))
             except pl.exceptions.PolarsError as exc:
                 raise DataError(
-                    f"cast: cannot cast column '{column}' from {frame.schema[column]} "
+                    f"cast: cannot cast column '{column}' from {schema[column]} "
                     f"to {state['dtypes'][column]}: {str(exc).splitlines()[0]}",
                     hint="cast it to another type first (e.g. str), or drop it",
                 ) from None
@@ -274,11 +341,16 @@ class Cast(Step):
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
     ) -> dict[str, Any]:
-        columns = [c for c in state["dtypes"] if c in before.columns and c in after.columns]
+        schema, after_columns = before.schema, set(after.columns)
+        columns = [c for c in state["dtypes"] if c in schema and c in after_columns]
+        was = (
+            before.select(_missing(schema, c).sum().alias(c) for c in columns).row(0, named=True)
+            if columns
+            else {}
+        )
         nulls = {}
         for c in columns:
-            was = int(before.select(_missing(before, c).sum()).item())
-            n = after[c].null_count() - was
+            n = after[c].null_count() - int(was[c])
             if n:
                 nulls[c] = n
         return {"cast": {c: state["dtypes"][c] for c in columns}, "nulls_created": nulls}
@@ -306,19 +378,33 @@ class DropConstant(DropLearned):
             False, description="Ignore missing values when counting distinct values."
         )
 
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+    def _limit(self) -> int:
+        # the distinct values needed to tell; ignoring nulls, null and NaN may take two places
+        return 3 if self.params.ignore_nulls else 1
+
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
         columns = select_columns(frame, self.params.columns, ctx.target)
-        if not columns or frame.height == 0:
+        if not columns:
+            return []
+        return [Missing(columns[0]), *(Distinct(c, self._limit()) for c in columns)]
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
+        columns = select_columns(frame, self.params.columns, ctx.target)
+        if not columns:
             return {"columns": []}
-        if self.params.ignore_nulls:
-            exprs = [
-                pl.col(c).filter(~_missing(frame, c)).n_unique().le(1).alias(c) for c in columns
-            ]
-        else:
-            exprs = [pl.col(c).n_unique().eq(1).alias(c) for c in columns]
-        flags = frame.select(exprs).row(0, named=True)
-        constant = [c for c in columns if flags[c]]
-        if frame.height == 1 and constant:
+        rows = answers[Missing(columns[0])]["rows"]
+        if rows == 0:
+            return {"columns": []}
+        constant = []
+        for c in columns:
+            values = answers[Distinct(c, self._limit())]  # None: more than the limit
+            if values is not None and self.params.ignore_nulls:
+                values = [v for v in values if v is not None and v == v]  # NaN != NaN
+            if values is not None and len(values) <= 1:
+                constant.append(c)
+        if rows == 1 and constant:
             ctx.warn("drop_constant: fitted on a single row, so every column is constant")
         return {"columns": constant}
 
@@ -346,18 +432,27 @@ class DropMissing(DropLearned):
             description="Drop a column when its missing fraction is above this (0..1).",
         )
 
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
+        return [Missing(c) for c in select_columns(frame, self.params.columns, ctx.target)]
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
         columns = select_columns(frame, self.params.columns, ctx.target)
-        if not columns or frame.height == 0:
+        if not columns or answers[Missing(columns[0])]["rows"] == 0:
             return {"columns": [], "missing_fraction": {}}
-        fractions = frame.select(_missing(frame, c).mean().alias(c) for c in columns).row(
-            0, named=True
-        )
+        fractions = {
+            c: answers[Missing(c)]["missing"] / answers[Missing(c)]["rows"] for c in columns
+        }
         dropped = [c for c in columns if fractions[c] > self.params.threshold]
         return {
             "columns": dropped,
             "missing_fraction": {c: float(fractions[c]) for c in dropped},
         }
+
+    class State(StepState):
+        columns: list[str]
+        missing_fraction: dict[str, Annotated[float, Field(ge=0, le=1)]]
 
     def learned(self, state: dict[str, Any]) -> dict[str, Any]:
         return {"missing_fraction": {c: round(f, 4) for c, f in state["missing_fraction"].items()}}

@@ -9,8 +9,18 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from prepkit.columns import Selector, select_columns
+from prepkit.engines.statistics import Counts
 from prepkit.errors import DataError, RecipeError
-from prepkit.steps.base import Step, StepContext, StepParams, register
+from prepkit.report import CountedWarning
+from prepkit.steps.base import (
+    Column,
+    Scalar,
+    Step,
+    StepContext,
+    StepParams,
+    StepState,
+    register,
+)
 
 Category = str | int | float | bool | None
 
@@ -23,25 +33,31 @@ def _label(value: Category) -> str:
     return "null" if value is None else str(value)
 
 
-def _base(frame: pl.DataFrame, column: str) -> pl.Expr:
+# The helpers take the frame's schema (or a column's dtype), looked up once per step:
+# `frame.schema` builds a new object on every call, so one lookup per column would make wide
+# frames quadratic.
+
+
+def _base(schema: pl.Schema, column: str) -> pl.Expr:
     """The column with float NaN read as missing, like null."""
     col = pl.col(column)
-    return col.fill_nan(None) if frame.schema[column].is_float() else col
+    return col.fill_nan(None) if schema[column].is_float() else col
 
 
 def _check_dtypes(frame: pl.DataFrame, columns: list[str]) -> None:
+    schema = frame.schema
     bad = [
         c
         for c in columns
         if not (
-            frame.schema[c] in (pl.String, pl.Boolean, pl.Null)
-            or isinstance(frame.schema[c], (pl.Categorical, pl.Enum))
-            or frame.schema[c].is_integer()
-            or frame.schema[c].is_float()
+            schema[c] in (pl.String, pl.Boolean, pl.Null)
+            or isinstance(schema[c], (pl.Categorical, pl.Enum))
+            or schema[c].is_integer()
+            or schema[c].is_float()
         )
     ]
     if bad:
-        kinds = ", ".join(f"'{c}' ({frame.schema[c]})" for c in bad)
+        kinds = ", ".join(f"'{c}' ({schema[c]})" for c in bad)
         raise DataError(
             f"encode needs text, categorical, integer, float or boolean columns, but got {kinds}",
             hint="leave these columns out of `columns:`, or cast them first",
@@ -60,17 +76,18 @@ def _key(value: Category) -> tuple[str, Category]:
     return (type(value).__name__, value)
 
 
-def _code_expr(frame: pl.DataFrame, column: str, categories: list[Category]) -> pl.Expr:
-    """Codes 0..k-1 for the non-null categories, k for unseen values, k + 1 for null."""
+def _code_expr(schema: pl.Schema, column: str, categories: list[Category]) -> pl.Expr:
+    """Codes 0..k-1 for the non-null categories, k for unseen values, k + 1 for null.
+
+    An expression only (no look at the data), so a batch gets the codes of the same rows of the
+    whole frame."""
     values = [v for v in categories if v is not None]
     unseen, missing = len(values), len(values) + 1
-    dtype = frame.schema[column]
-    base = _base(frame, column)
+    dtype = schema[column]
+    base = _base(schema, column)
     if values and (dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum))):
         # an Enum cast is the fastest text -> index lookup; values not in it become null
         codes = base.cast(pl.Enum(values), strict=False).to_physical().cast(pl.UInt32)
-        if frame.get_column(column).null_count() == 0:
-            return codes.fill_null(unseen).alias(column)
         return (
             pl.when(base.is_null())
             .then(missing)
@@ -91,41 +108,136 @@ def _has_unseen(encoding: dict[str, Any], codes: np.ndarray) -> bool:
     return bool((codes >= unseen).any())
 
 
+def _count_unseen(encoding: dict[str, Any], codes: np.ndarray) -> int:
+    """How many codes from `_code_expr` are values not seen at fit time (see `_has_unseen`)."""
+    unseen = sum(v is not None for v in encoding["categories"])
+    if None in encoding["categories"]:
+        return int(np.count_nonzero(codes == unseen))
+    return int(np.count_nonzero(codes >= unseen))
+
+
+def _seen(counts: dict[Category, int]) -> dict[Category, int]:
+    """Category counts from a `Counts` answer, float NaN counted as null (missing)."""
+    seen: dict[Category, int] = {}
+    for value, n in counts.items():
+        key = None if isinstance(value, float) and value != value else value
+        seen[key] = seen.get(key, 0) + n
+    return seen
+
+
 def _sort_key(value: Category) -> tuple[int, Any]:
     return (1, 0) if value is None else (0, value)
+
+
+def _unseen_values(
+    frame: pl.DataFrame, schema: pl.Schema, column: str, known: list[Category]
+) -> pl.Series:
+    """The distinct values of a column that are not in `known`, in order of first appearance."""
+    base = _base(schema, column)
+    outside = ~base.is_in(_members(schema[column], known), nulls_equal=True)
+    return frame.select(base.filter(outside)).to_series().unique(maintain_order=True)
+
+
+def _example(value: Category) -> str:
+    """A value as a message shows it: `'x'`, `5`, `null`."""
+    return _label(value) if value is None else repr(value)
+
+
+def _shown(values: pl.Series) -> str:
+    """Up to SHOWN_UNKNOWN values for a message: `'x', 'y' and 3 more`."""
+    shown = ", ".join(_example(v) for v in values.head(SHOWN_UNKNOWN).to_list())
+    more = values.len() - SHOWN_UNKNOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _report_unknown(
+    frame: pl.DataFrame,
+    counts: dict[str, int],
+    known: dict[str, list[Category]],
+    became: dict[str, str],
+    ctx: StepContext,
+) -> None:
+    """Count values not seen at fit time per column in the report (`unknown`: counts that add
+    over batches) and warn once per column with the count, examples and what they became (a
+    warning that adds over batches too: applied in batches, the report warns once, in total)."""
+    counts = {c: n for c, n in counts.items() if n}
+    ctx.record(unknown=counts)
+    schema = frame.schema
+    for c, n in counts.items():
+        values = _unseen_values(frame, schema, c, known[c])
+        head, tail = _literal(f"encode: column '{c}' has "), _literal(became[c])
+        ctx.warn(
+            CountedWarning(
+                f"unknown:{c}",
+                f"{head}{{count}} value{{s}} not seen at fit time ({{examples}}); {tail}",
+                n,
+                [_example(v) for v in values.head(CountedWarning.KEPT).to_list()],
+                values.len(),
+            )
+        )
+
+
+def _literal(text: str) -> str:
+    """`text` as a literal part of a `str.format` template (a column name may hold braces)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _seen_unknown(frame: pl.DataFrame, known: dict[str, list[Category]], step: str) -> None:
     """Raise a DataError naming each column's values that were not seen at fit time."""
     if not known or frame.height == 0:
         return
+    schema = frame.schema
     flags = frame.select(
-        (~_base(frame, c).is_in(_members(frame.schema[c], values), nulls_equal=True)).any().alias(c)
+        (~_base(schema, c).is_in(_members(schema[c], values), nulls_equal=True)).any().alias(c)
         for c, values in known.items()
     ).row(0, named=True)
-    problems = []
-    for c, values in known.items():
-        if not flags[c]:
-            continue
-        base = _base(frame, c)
-        unseen = (
-            frame.select(
-                base.filter(~base.is_in(_members(frame.schema[c], values), nulls_equal=True))
-            )
-            .to_series()
-            .unique(maintain_order=True)
-        )
-        shown = ", ".join(
-            _label(v) if v is None else repr(v) for v in unseen.head(SHOWN_UNKNOWN).to_list()
-        )
-        more = f" and {unseen.len() - SHOWN_UNKNOWN} more" if unseen.len() > SHOWN_UNKNOWN else ""
-        problems.append(f"'{c}': {shown}{more}")
+    problems = [
+        f"'{c}': {_shown(_unseen_values(frame, schema, c, values))}"
+        for c, values in known.items()
+        if flags[c]
+    ]
     if problems:
         raise DataError(
             f"{step}: categories not seen at fit time in column {'; '.join(problems)}",
             hint="set handle_unknown to map unseen categories instead of failing, or refit on data "
             "that has them",
         )
+
+
+class Encoding(StepState):
+    """What encode learned for one column; the keys after `categories` are onehot's."""
+
+    categories: list[Scalar]
+    infrequent: list[Scalar] | None = None
+    drop_index: int | None = None
+    dropped: Scalar = None
+    outputs: list[str] | None = None
+
+    def check(self, column: str, method: str) -> None:
+        """Raise a ValueError naming the column where the encoding does not fit `method`."""
+        where = f"encodings.{column}"
+        if len({_key(v) for v in self.categories}) != len(self.categories):
+            raise ValueError(f"{where}.categories: a category is listed twice")
+        onehot = {"infrequent", "drop_index", "dropped", "outputs"}
+        given = sorted(onehot & self.model_fields_set)
+        if method == "ordinal":
+            if given:
+                raise ValueError(f"{where}: {', '.join(given)} belong to method onehot")
+            if None in self.categories:
+                raise ValueError(f"{where}.categories: null is not an ordinal category")
+            return
+        if len(given) < len(onehot):
+            raise ValueError(f"{where}: missing {', '.join(sorted(onehot.difference(given)))}")
+        infrequent = {_key(v) for v in self.infrequent or []}
+        if not infrequent <= {_key(v) for v in self.categories}:
+            raise ValueError(f"{where}.infrequent: not all of them are categories")
+        frequent = sum(_key(v) not in infrequent for v in self.categories)
+        expected = frequent + bool(infrequent) - (self.drop_index is not None)
+        if self.drop_index not in (None, 0) or len(self.outputs or []) != expected:
+            raise ValueError(
+                f"{where}: outputs and drop_index do not match the categories "
+                f"({expected} output columns expected)"
+            )
 
 
 @register("encode")
@@ -249,23 +361,32 @@ class Encode(Step):
         return "ignore" if self.params.method == "onehot" else "use_encoded_value"
 
     # -- fitting ----------------------------------------------------------------------------------
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
-        p = self.params
-        columns = select_columns(frame, p.columns, ctx.target)
+    def _columns(self, frame: pl.DataFrame, ctx: StepContext) -> list[str]:
+        """The encoded columns, their dtypes and the explicit categories' columns checked."""
+        columns = select_columns(frame, self.params.columns, ctx.target)
         _check_dtypes(frame, columns)
-        explicit = p.categories or {}
-        stray = [c for c in explicit if c not in columns]
+        stray = [c for c in self.params.categories or {} if c not in columns]
         if stray:
             raise RecipeError(
                 f"encode: categories given for column(s) that are not encoded: {', '.join(stray)}",
                 hint=f"encoded columns: {', '.join(columns) or '(none)'}",
             )
+        return columns
+
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Counts]:
+        return [Counts(c) for c in self._columns(frame, ctx)]
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
+        p = self.params
+        columns = self._columns(frame, ctx)
+        explicit = p.categories or {}
         state: dict[str, Any] = {"method": p.method, "columns": columns, "encodings": {}}
         if not columns:
             return state
-        counts = self._count(frame, columns)
         for c in columns:
-            seen = counts[c]
+            seen = _seen(answers[Counts(c)])
             if c in explicit:
                 categories = self._explicit(frame, c, explicit[c], seen)
             else:
@@ -274,27 +395,13 @@ class Encode(Step):
                 categories = [v for v in categories if v is not None]
                 state["encodings"][c] = {"categories": categories}
             else:
-                state["encodings"][c] = self._fit_onehot(c, categories, seen, frame.height)
+                rows = sum(seen.values())
+                state["encodings"][c] = self._fit_onehot(c, categories, seen, rows)
         if p.method == "ordinal":
             state["dtype"] = self._check_codes(state["encodings"])
         else:
             self._check_names(frame, state["encodings"])
         return state
-
-    @staticmethod
-    def _count(frame: pl.DataFrame, columns: list[str]) -> dict[str, dict[Category, int]]:
-        """Each column's category counts; all columns counted in parallel, one pass each."""
-        lazy = frame.lazy()
-        results = pl.collect_all(
-            [
-                lazy.group_by(_base(frame, c).alias("value")).agg(pl.len().alias("n"))
-                for c in columns
-            ]
-        )
-        return {
-            c: dict(zip(result["value"].to_list(), result["n"].to_list(), strict=True))
-            for c, result in zip(columns, results, strict=True)
-        }
 
     def _explicit(
         self, frame: pl.DataFrame, column: str, given: list[Category], seen: dict[Category, int]
@@ -410,6 +517,29 @@ class Encode(Step):
                     )
                 seen.add(name)
 
+    class State(StepState):
+        method: Literal["onehot", "ordinal"]
+        columns: list[Column]
+        encodings: dict[Column, Encoding]
+        dtype: Literal["int64", "float64"] | None = None  # ordinal: the codes' dtype
+
+        @model_validator(mode="after")
+        def _consistent(self) -> Encode.State:
+            if set(self.encodings) != set(self.columns):
+                raise ValueError("encodings: not one per encoded column")
+            if (self.method == "ordinal") != (self.dtype is not None):
+                raise ValueError("dtype: given for, and only for, method ordinal")
+            for column, encoding in self.encodings.items():
+                encoding.check(column, self.method)
+            return self
+
+        def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
+            if self.method == "ordinal":
+                suffix = "_ordinal" if step.params.keep_original else ""
+                return {f"{c}{suffix}": "numeric" for c in self.columns}
+            kind = "boolean" if step.params.dtype == "boolean" else "numeric"
+            return {name: kind for e in self.encodings.values() for name in e.outputs or []}
+
     # -- applying ---------------------------------------------------------------------------------
     def required_columns(self, state: dict[str, Any]) -> list[str]:
         return list(state["encodings"])
@@ -420,26 +550,46 @@ class Encode(Step):
             return frame
         _check_dtypes(frame, columns)
         if state["method"] == "ordinal":
-            return self._apply_ordinal(frame, state)
+            return self._apply_ordinal(frame, state, ctx)
         encodings = state["encodings"]
         # one pass over each column maps its values to small integer codes; numpy then lays out
         # the indicator columns (bool -> uint8 is a free view there, a full copy in polars)
-        codes = frame.select(_code_expr(frame, c, encodings[c]["categories"]) for c in columns)
+        schema = frame.schema
+        codes = frame.select(_code_expr(schema, c, encodings[c]["categories"]) for c in columns)
         indicators: dict[str, list[pl.Series]] = {}
         unknown: dict[str, list[Category]] = {}
+        seen: dict[str, int] = {}
         for c in columns:
             values = codes[c].to_numpy()
             if self.unknown_policy == "error" and _has_unseen(encodings[c], values):
                 unknown[c] = encodings[c]["categories"]
+            elif self.unknown_policy != "error":
+                seen[c] = _count_unseen(encodings[c], values)
             indicators[c] = self._indicators(encodings[c], values)
         if unknown:
             _seen_unknown(frame, unknown, "encode")
+        if seen:
+            _report_unknown(
+                frame,
+                seen,
+                {c: encodings[c]["categories"] for c in seen},
+                {c: self._unknown_becomes(c, encodings[c]) for c in seen},
+                ctx,
+            )
         out: list[pl.Series] = []
         for c in frame.columns:
             if c not in encodings or self.params.keep_original:
                 out.append(frame.get_column(c))
             out.extend(indicators.get(c, []))
         return pl.DataFrame(out)
+
+    def _unknown_becomes(self, column: str, encoding: dict[str, Any]) -> str:
+        """What an unseen category turns into, in words, for the warning."""
+        if self.unknown_policy == "infrequent" and encoding["infrequent"]:
+            if encoding["drop_index"] is not None and encoding["dropped"] == INFREQUENT:
+                return f"they went to the dropped '{column}_{INFREQUENT}' (all zeros)"
+            return f"they went to '{column}_{INFREQUENT}'"
+        return f"their '{column}_*' indicator columns are all zero"
 
     def _indicators(self, encoding: dict[str, Any], codes: np.ndarray) -> list[pl.Series]:
         """The indicator columns of one column, from its codes (see `_code_expr`)."""
@@ -475,21 +625,39 @@ class Encode(Step):
         missing = output(position.get(_key(None), bucket)) if None in categories else unseen
         return np.array([*lut, unseen, missing], dtype=np.uint32)
 
-    def _apply_ordinal(self, frame: pl.DataFrame, state: dict[str, Any]) -> pl.DataFrame:
+    def _apply_ordinal(
+        self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext
+    ) -> pl.DataFrame:
         p = self.params
         dtype = pl.Float64 if state["dtype"] == "float64" else pl.Int64
-        unknown = p.unknown_value if self.unknown_policy == "use_encoded_value" else None
+        use_encoded = self.unknown_policy == "use_encoded_value"
         exprs = []
+        counts = []
+        schema = frame.schema
         for c in state["columns"]:
             categories = state["encodings"][c]["categories"]
-            mapping = {v: code for code, v in enumerate(categories)}
-            mapping[None] = p.encoded_missing_value
+            # the codes as a Series of the output dtype: a NaN or fractional code for null does
+            # not fit the int64 Series polars would infer from a mapping
+            codes = pl.Series([*range(len(categories)), p.encoded_missing_value], dtype=dtype)
             name = f"{c}_ordinal" if p.keep_original else c
-            if self.unknown_policy == "use_encoded_value":
-                expr = _base(frame, c).replace_strict(mapping, default=unknown, return_dtype=dtype)
+            base = _base(schema, c)
+            if use_encoded:
+                unknown = pl.lit(p.unknown_value).cast(dtype)
+                expr = base.replace_strict([*categories, None], codes, default=unknown)
+                members = _members(schema[c], categories)
+                counts.append((base.is_not_null() & ~base.is_in(members)).sum().alias(c))
             else:
-                expr = _base(frame, c).replace_strict(mapping, return_dtype=dtype)
+                expr = base.replace_strict([*categories, None], codes)
             exprs.append(expr.alias(name))
+        if counts and frame.height:
+            found = frame.select(counts).row(0, named=True)
+            _report_unknown(
+                frame,
+                found,
+                {c: [*state["encodings"][c]["categories"], None] for c in found},
+                dict.fromkeys(found, f"coded as {p.unknown_value}"),
+                ctx,
+            )
         try:
             out = frame.with_columns(exprs)
         except pl.exceptions.InvalidOperationError:

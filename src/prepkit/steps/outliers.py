@@ -2,34 +2,77 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
 import polars as pl
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from prepkit.columns import Selector, require_numeric, select_columns
-from prepkit.stats import quantiles
-from prepkit.steps.base import PhaseByParams, Step, StepContext, StepParams, register
+from prepkit.engines.statistics import Missing, Moments, Quantiles, Request
+from prepkit.errors import DataError
+from prepkit.steps.base import (
+    Column,
+    PhaseByParams,
+    Step,
+    StepContext,
+    StepParams,
+    StepState,
+    register,
+)
+
+# The helpers take the frame's schema, looked up once per step: `frame.schema` builds a new
+# object on every call, so one lookup per column would make wide frames quadratic.
 
 
-def _value(frame: pl.DataFrame, column: str) -> pl.Expr:
+def _value(schema: pl.Schema, column: str) -> pl.Expr:
     """The column with NaN read as missing: missing values are never outliers."""
     col = pl.col(column)
-    return col.fill_nan(None) if frame.schema[column].is_float() else col
+    return col.fill_nan(None) if schema[column].is_float() else col
 
 
-def _outside(frame: pl.DataFrame, column: str, bounds: list[float]) -> pl.Expr:
+def _outside(schema: pl.Schema, column: str, bounds: list[float]) -> pl.Expr:
     """True where a (non-missing) value is below the lower or above the upper bound."""
     lo, hi = (pl.lit(b, dtype=pl.Float64) for b in bounds)
     col = pl.col(column)
     above = col > hi
-    if frame.schema[column].is_float():  # NaN sorts above every number in polars
+    if schema[column].is_float():  # NaN sorts above every number in polars
         above = above & col.is_not_nan()
     return ((col < lo) | above).fill_null(False)
 
 
+def _refuse_infinite(
+    moments: dict[str, dict[str, Any]], pairs: dict[str, tuple[float, float] | None]
+) -> None:
+    """zscore bounds from infinite values are NaN and would flag nothing: name the columns."""
+    problems = [
+        f"column '{c}' has {moments[c]['inf']} infinite value{'s' * (moments[c]['inf'] > 1)}"
+        if moments[c]["inf"]
+        else f"column '{c}' has values so large that mean -/+ threshold * std overflows"
+        for c, b in pairs.items()
+        if b is not None and not (math.isfinite(b[0]) and math.isfinite(b[1]))
+    ]
+    if problems:
+        raise DataError(
+            f"outliers method 'zscore': {'; '.join(problems)}, so its bounds are not finite",
+            hint="use method: iqr or percentile, whose bounds clip infinite values, or replace "
+            "them with null first",
+        )
+
+
 def _integral(bounds: list[float]) -> bool:
     return all(float(b).is_integer() for b in bounds)
+
+
+def _ordered(bounds: list[float]) -> list[float]:
+    low, high = bounds
+    if not low <= high:  # also NaN
+        raise ValueError(f"bounds must be [low, high] numbers with low <= high, got {bounds}")
+    return bounds
+
+
+# [low, high]; infinite where the training values were
+Bounds = Annotated[list[float], Field(min_length=2, max_length=2), AfterValidator(_ordered)]
 
 
 @register("outliers")
@@ -105,68 +148,105 @@ class Outliers(Step):
     def runs_at_apply(self) -> bool:
         return self.params.action != "drop" or self.params.drop_at_apply
 
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+    @property
+    def keeps_rows(self) -> bool:
+        return self.params.action != "drop"  # drop reports the rows it kept
+
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
         p = self.params
         columns = select_columns(frame, p.columns, ctx.target)
         require_numeric(frame, columns, "outliers")
         if not columns:
-            return {"columns": [], "bounds": {}}
+            return []
+        return [Missing(columns[0]), *(self._learned_from(c) for c in columns)]
+
+    def _learned_from(self, column: str) -> Moments | Quantiles:
+        p = self.params
         if p.method == "zscore":
-            values = frame.select(_value(frame, c).cast(pl.Float64).alias(c) for c in columns)
-            mean = values.select(pl.all().mean()).row(0)
-            std = values.select(pl.all().std(ddof=0)).row(0)
-            pairs = [
-                None if m is None else (m - p.threshold * s, m + p.threshold * s)
-                for m, s in zip(mean, std, strict=True)
-            ]
-        else:
-            q = (0.25, 0.75) if p.method == "iqr" else (p.lower, p.upper)
-            pairs = list(quantiles(frame, columns, q).values())
-            if p.method == "iqr":
-                pairs = [
-                    None
-                    if b is None
-                    else (b[0] - p.factor * (b[1] - b[0]), b[1] + p.factor * (b[1] - b[0]))
-                    for b in pairs
-                ]
-        bounds = {
-            c: None if b is None else [float(b[0]), float(b[1])]
-            for c, b in zip(columns, pairs, strict=True)
-        }
+            return Moments(column)
+        return Quantiles(column, (0.25, 0.75) if p.method == "iqr" else (p.lower, p.upper))
+
+    def _bounds(self, found: Any) -> tuple[float, float] | None:
+        """The bounds from the answer to `_learned_from`; None when the column had no values."""
+        p = self.params
+        if p.method == "zscore":
+            if found["mean"] is None:
+                return None
+            spread = p.threshold * found["std"]
+            return found["mean"] - spread, found["mean"] + spread
+        if found is None:
+            return None
+        low, high = found
+        if p.method == "iqr":
+            iqr = high - low
+            return low - p.factor * iqr, high + p.factor * iqr
+        return low, high
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
+        p = self.params
+        columns = select_columns(frame, p.columns, ctx.target)
+        if not columns:
+            return {"columns": [], "bounds": {}}
+        found = {c: answers[self._learned_from(c)] for c in columns}
+        pairs = {c: self._bounds(f) for c, f in found.items()}
+        if p.method == "zscore":
+            _refuse_infinite(found, pairs)
+        bounds = {c: None if b is None else [float(b[0]), float(b[1])] for c, b in pairs.items()}
         empty = [c for c, b in bounds.items() if b is None]
-        if empty and frame.height:
+        if empty and answers[Missing(columns[0])]["rows"]:
             ctx.warn(f"outliers: no values at fit time in {', '.join(empty)}; left unchanged")
         return {"columns": columns, "bounds": bounds}
 
     def _checked(self, frame: pl.DataFrame, state: dict[str, Any]) -> dict[str, list[float]]:
         return {c: b for c, b in state["bounds"].items() if b is not None}
 
+    class State(StepState):
+        columns: list[Column]
+        bounds: dict[Column, Bounds | None]  # None: no values at fit time
+
+        @model_validator(mode="after")
+        def _complete(self) -> Outliers.State:
+            for c in self.columns:
+                if c not in self.bounds:
+                    raise ValueError(f"bounds: no bounds for column '{c}'")
+            return self
+
+        def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
+            if step.params.action != "flag":
+                return {}
+            if step.params.flag_column == "single":
+                return {"is_outlier": "boolean"}
+            return {f"{c}__outlier": "boolean" for c in self.columns}
+
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         bounds = self._checked(frame, state)
         action = self.params.action
+        schema = frame.schema
         if action == "drop":
             if not bounds:
                 return frame
-            return frame.filter(
-                ~pl.any_horizontal(_outside(frame, c, b) for c, b in bounds.items())
+            return ctx.filter_rows(
+                frame, ~pl.any_horizontal(_outside(schema, c, b) for c, b in bounds.items())
             )
         if action == "flag":
-            flags = [_outside(frame, c, b).alias(f"{c}__outlier") for c, b in bounds.items()]
+            flags = [_outside(schema, c, b).alias(f"{c}__outlier") for c, b in bounds.items()]
             if self.params.flag_column == "per_column":
                 return frame.with_columns(flags)
             any_flag = pl.any_horizontal(flags) if flags else pl.lit(False)
             return frame.with_columns(any_flag.alias("is_outlier"))
-        return frame.with_columns(self._clip(frame, c, b) for c, b in bounds.items())
+        return frame.with_columns(self._clip(schema, c, b) for c, b in bounds.items())
 
     @staticmethod
-    def _clip(frame: pl.DataFrame, column: str, bounds: list[float]) -> pl.Expr:
-        dtype = frame.schema[column]
+    def _clip(schema: pl.Schema, column: str, bounds: list[float]) -> pl.Expr:
+        dtype = schema[column]
         if not (dtype.is_float() or (dtype.is_integer() and _integral(bounds))):
             dtype = pl.Float64  # a fractional bound cannot be written into an integer column
         lo, hi = (pl.lit(b, dtype=pl.Float64) for b in bounds)
-        if frame.schema[column].is_float():  # polars' clip leaves NaN and null as they are
+        if schema[column].is_float():  # polars' clip leaves NaN and null as they are
             return pl.col(column).clip(lo.cast(dtype), hi.cast(dtype))
-        value = _value(frame, column)
+        value = _value(schema, column)
         col = pl.col(column).cast(dtype)
         return (
             pl.when(value < lo)
@@ -180,9 +260,10 @@ class Outliers(Step):
     def describe(
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
     ) -> dict[str, Any]:
-        bounds = {c: b for c, b in state["bounds"].items() if b is not None and c in before.columns}
+        schema = before.schema
+        bounds = {c: b for c, b in state["bounds"].items() if b is not None and c in schema}
         counts = (
-            before.select(_outside(before, c, b).sum().alias(c) for c, b in bounds.items()).row(
+            before.select(_outside(schema, c, b).sum().alias(c) for c, b in bounds.items()).row(
                 0, named=True
             )
             if bounds

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from prepkit.columns import Selector, dtype_group, select_columns
 from prepkit.errors import DataError, suggest
-from prepkit.steps.base import Step, StepContext, StepParams, register
+from prepkit.steps.base import Column, Step, StepContext, StepParams, StepState, register
 
 Strategy = (
     Literal["auto", "minority", "majority", "not majority", "not minority", "all"]
@@ -169,6 +169,7 @@ class Resampler(Step):
     """Shared fit/apply/describe of the resampling steps; subclasses build the imblearn sampler."""
 
     phase = "train_only"
+    keeps_rows = False  # adds rows (fresh index) or drops them (and reports the rows kept)
     Params: ClassVar[type[StepParams]] = ResampleParams
     sampling_type: ClassVar[str] = "over-sampling"  # how imblearn reads sampling_strategy
     # categorical features: "smotenc" (SMOTENC/SMOTEN), "encode" (one-hot for distances only), "none"
@@ -213,7 +214,8 @@ class Resampler(Step):
         chosen = [c for c in select_columns(frame, self.params.columns, target) if c != target]
         if MARK in frame.columns and frame.schema[MARK] == pl.Boolean:
             chosen = [c for c in chosen if c != MARK]  # the mark of an earlier resampling step
-        groups = {c: dtype_group(frame, c) for c in chosen}
+        schema = frame.schema  # once: `frame.schema` builds a new object on every call
+        groups = {c: dtype_group(frame, c, schema[c]) for c in chosen}
         unusable = [c for c, g in groups.items() if g not in ("numeric", "categorical", "boolean")]
         if unusable:
             kinds = ", ".join(f"'{c}' ({groups[c]})" for c in unusable)
@@ -234,9 +236,11 @@ class Resampler(Step):
         return features, categorical
 
     def _check_missing(self, frame: pl.DataFrame, features: list[str], target: str) -> None:
+        schema = frame.schema
+
         def missing(c: str) -> pl.Expr:
             col = pl.col(c)
-            return (col.is_null() | col.is_nan()) if frame.schema[c].is_float() else col.is_null()
+            return (col.is_null() | col.is_nan()) if schema[c].is_float() else col.is_null()
 
         counts = frame.select(missing(c).sum().alias(c) for c in features).row(0, named=True)
         bad = {c: n for c, n in counts.items() if n}
@@ -293,6 +297,16 @@ class Resampler(Step):
 
     sampler_class: ClassVar[str] = ""
 
+    class State(StepState):
+        target: Column
+        features: list[Column]
+        categorical: list[Column]
+        sampler: str | None  # None: nothing to resample
+        neighbours: dict[str, int]
+
+        def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
+            return {MARK: "boolean"} if step.params.mark_synthetic else {}
+
     # -- apply: resample with the decided settings ----------------------------------------------
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
         if state.get("sampler") is None:
@@ -304,6 +318,9 @@ class Resampler(Step):
         result = self.resample(X, y, self._strategy(y), state, positions, ctx.seed)
         del X  # the sampler output holds its own copy: free ours before building the frame
         out = self._assemble(frame, state, result)
+        added = any(len(a) for a in (result.copies, result.X_new) if a is not None)
+        if not added:  # only rows dropped: the rows kept keep their index labels
+            ctx.keep_rows(np.arange(frame.height) if result.kept is None else result.kept)
         kept = frame.height if result.kept is None else len(result.kept)
         ctx.record(
             rows_synthesized=0 if result.X_new is None else len(result.X_new),

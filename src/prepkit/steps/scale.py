@@ -3,29 +3,77 @@
 from __future__ import annotations
 
 import math
+import sys
 from statistics import NormalDist
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import Field, model_validator
+from pydantic import Field, FiniteFloat, model_validator
 
 from prepkit.columns import Selector, require_numeric, select_columns
-from prepkit.stats import quantiles
-from prepkit.steps.base import Step, StepContext, StepParams, register
+from prepkit.engines.statistics import Missing, Moments, Quantiles, Request
+from prepkit.errors import DataError
+from prepkit.steps.base import Column, Step, StepContext, StepParams, StepState, register
 
 # scikit-learn's threshold for "this range is zero" (10 * float64 machine epsilon)
 _TINY = 10 * 2.220446049250313e-16
 _EPS = 2.220446049250313e-16
-
-
-def _value(column: str) -> pl.Expr:
-    """The column as float64 with NaN read as missing (as scikit-learn ignores NaN when fitting)."""
-    return pl.col(column).cast(pl.Float64).fill_nan(None)
+# A centre this large can make `x - center` overflow although `(x - center) / scale` fits.
+_HUGE = 2.0**1000
 
 
 def _nonzero(scale: float) -> float:
     """scikit-learn's `_handle_zeros_in_scale`: a (near) zero scale becomes 1."""
     return 1.0 if scale < _TINY else scale
+
+
+def _span(low: float, high: float, width: float) -> float:
+    """`(high - low) / width` with a zero span read as 1; finite even where `high - low`
+    overflows (values near -1e308 and 1e308) if the quotient fits."""
+    span = high - low
+    if math.isinf(span) and math.isfinite(low) and math.isfinite(high):
+        return (high / 2 - low / 2) / (width / 2)  # halving is exact: the same rounding
+    return _nonzero(span) / width
+
+
+def _refuse_infinite(moments: dict[str, dict[str, Any]]) -> None:
+    """Infinite values are an error naming the columns (scikit-learn's scalers refuse them too)."""
+    infinite = []
+    for c, found in moments.items():
+        up, down = found["inf"] - found["neginf"], found["neginf"]
+        if up or down:
+            kinds = ", ".join(f"{sign}inf: {n}" for sign, n in (("", up), ("-", down)) if n)
+            infinite.append(
+                f"column '{c}' has {up + down} infinite value{'s' * (up + down > 1)} ({kinds})"
+            )
+    if infinite:
+        raise DataError(
+            f"scale: {'; '.join(infinite)}; scale needs finite numbers",
+            hint="clip them first (step: outliers, method: iqr, action: clip), replace them "
+            "with null, or leave the column out of `columns:`",
+        )
+
+
+class Scaling(StepState):
+    """One column's `(x - center) / scale`."""
+
+    center: FiniteFloat
+    scale: FiniteFloat
+
+    @model_validator(mode="after")
+    def _divides(self) -> Scaling:
+        # fit makes no scale this small (a spread near zero becomes 1); dividing by one turns
+        # every value into infinity
+        if not self.scale >= sys.float_info.min:
+            raise ValueError(
+                f"scale must be a positive number of at least {sys.float_info.min:.1e}, "
+                f"got {self.scale!r}"
+            )
+        if not math.isfinite(self.center / self.scale):
+            raise ValueError(
+                f"center {self.center!r} divided by scale {self.scale!r} is not a finite number"
+            )
+        return self
 
 
 @register("scale")
@@ -93,95 +141,111 @@ class Scale(Step):
                 raise ValueError("feature_range and clip only apply to method: minmax")
             return self
 
-    def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
         p = self.params
         columns = select_columns(frame, p.columns, ctx.target)
         require_numeric(frame, columns, f"scale method '{p.method}'")
         if not columns:
+            return []
+        # moments count infinite values (refused) for every method; robust: exact quantiles (NaN
+        # ignored), as scikit-learn's percentiles
+        requests: list[Request] = [Missing(columns[0]), *(Moments(c) for c in columns)]
+        if p.method == "robust":
+            requests += [self._quantiles(c) for c in columns]
+        return requests
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
+        p = self.params
+        columns = select_columns(frame, p.columns, ctx.target)
+        if not columns:
             return {"method": p.method, "columns": [], "scaling": {}}
-        if p.method == "robust":  # exact quantiles by selection (prepkit.stats), NaN ignored
-            low, high = p.quantile_range
-            found = quantiles(frame, columns, [0.5, low / 100, high / 100])
-            values = {c: tuple(q) if q else (None, None, None) for c, q in found.items()}
-        else:
-            values = self._statistics(frame, columns, clean=False)
-        if any(values[c] is None for c in columns):  # NaN seen: recompute those, NaN ignored
-            values.update(
-                self._statistics(frame, [c for c in columns if values[c] is None], clean=True)
-            )
+        _refuse_infinite({c: answers[Moments(c)] for c in columns})
         scaling: dict[str, dict[str, float]] = {}
         empty = []
+        too_wide = []
         for c in columns:
-            stats = values[c]
-            if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in stats):
+            found = self._center_scale(c, answers)
+            if found is None:
                 empty.append(c)  # no values at fit time: leave the column as it is
                 scaling[c] = {"center": 0.0, "scale": 1.0}
                 continue
-            center, scale = self._center_scale(*stats)
+            center, scale = found
+            if not (math.isfinite(center) and math.isfinite(scale)):
+                too_wide.append(c)
             scaling[c] = {"center": float(center), "scale": float(scale)}
-        if empty and frame.height:
+        if too_wide:
+            raise DataError(
+                f"scale method '{p.method}': the values of "
+                + ", ".join(f"column '{c}'" for c in too_wide)
+                + " span more than the largest float64 (about 1.8e308), so the scale is not "
+                "a finite number",
+                hint="divide the column by a constant first, or clip its outliers "
+                "(step: outliers, action: clip)",
+            )
+        if empty and answers[Missing(columns[0])]["rows"]:
             ctx.warn(f"scale: no values to learn from in {', '.join(empty)}; left unscaled")
         return {"method": p.method, "columns": columns, "scaling": scaling}
 
-    def _statistics(
-        self, frame: pl.DataFrame, columns: list[str], clean: bool
-    ) -> dict[str, tuple[Any, ...] | None]:
-        """Each column's statistics, all in one select: a single parallel pass over the data.
+    def _quantiles(self, column: str) -> Quantiles:
+        """robust: the median and the quantile range's ends."""
+        low, high = self.params.quantile_range
+        return Quantiles(column, (0.5, low / 100, high / 100))
 
-        Without `clean`, a float column holding NaN gets None (NaN would poison the statistics);
-        checking costs less than reading every column through `fill_nan`.
-        """
-        exprs = []
-        for i, c in enumerate(columns):
-            x = _value(c) if clean else pl.col(c).cast(pl.Float64)
-            exprs += [e.alias(f"{i}:{n}") for n, e in enumerate(self._expressions(x))]
-            if not clean and frame.schema[c].is_float():
-                exprs.append(pl.col(c).is_nan().any().alias(f"{i}:nan"))
-        row = frame.select(exprs).row(0, named=True)
-        out: dict[str, tuple[Any, ...] | None] = {}
-        for i, c in enumerate(columns):
-            if row.get(f"{i}:nan"):
-                out[c] = None
-            else:
-                out[c] = tuple(
-                    v for k, v in row.items() if k.startswith(f"{i}:") and k != f"{i}:nan"
-                )
-        return out
-
-    def _expressions(self, x: pl.Expr) -> list[pl.Expr]:
+    def _center_scale(self, column: str, answers: dict[Any, Any]) -> tuple[float, float] | None:
+        """The column's centre and scale from the answers; None when it has no values."""
         p = self.params
-        if p.method == "standard":
-            return [x.mean(), x.var(ddof=0), x.count().cast(pl.Float64)]
-        if p.method == "minmax":
-            return [x.min(), x.max()]
-        return [x.abs().max()]
-
-    def _center_scale(self, *values: float) -> tuple[float, float]:
-        p = self.params
-        if p.method == "standard":
-            mean, var, n = values
-            # scikit-learn's `_is_constant_feature`: the variance is within rounding error of 0
-            constant = var <= n * _EPS * var + (n * mean * _EPS) ** 2
-            scale = 1.0 if constant else math.sqrt(var)
-            return (mean if p.with_mean else 0.0), (scale if p.with_std else 1.0)
-        if p.method == "minmax":
-            data_min, data_max = values
-            low, high = p.feature_range
-            # (x - center) / scale == x * s + m with scikit-learn's s and m
-            scale = _nonzero(data_max - data_min) / (high - low)
-            return data_min - low * scale, scale
         if p.method == "robust":
-            median, q_low, q_high = values
+            found = answers[self._quantiles(column)]
+            if not found:
+                return None
+            median, q_low, q_high = found
             scale = 1.0
             if p.with_scaling:
-                scale = _nonzero(q_high - q_low)
+                scale = _span(q_low, q_high, 1.0)
                 if p.unit_variance:
                     normal = NormalDist()
                     q_min, q_max = p.quantile_range
                     scale /= normal.inv_cdf(q_max / 100) - normal.inv_cdf(q_min / 100)
             return (median if p.with_centering else 0.0), scale
-        (maxabs,) = values
-        return 0.0, _nonzero(maxabs)
+        moments = answers[Moments(column)]
+        if not moments["count"]:
+            return None
+        if p.method == "standard":
+            mean, var, std = moments["mean"], moments["var"], moments["std"]
+            # scikit-learn's `_is_constant_feature`: the variance is within rounding error of 0.
+            # Tested at a power-of-two scale near 1, which decides exactly the same but cannot
+            # overflow (var itself can, for values near 1e308: then from std at that scale)
+            size = max(abs(mean), std)
+            k = math.frexp(size)[1] if 0 < size < math.inf else 0
+            m = math.ldexp(mean, -k)
+            v = math.ldexp(var, -2 * k) if math.isfinite(var) else math.ldexp(std, -k) ** 2
+            n = moments["count"]
+            constant = v <= n * _EPS * v + (n * m * _EPS) ** 2
+            scale = 1.0 if constant else std
+            return (mean if p.with_mean else 0.0), (scale if p.with_std else 1.0)
+        if p.method == "minmax":
+            low, high = p.feature_range
+            # (x - center) / scale == x * s + m with scikit-learn's s and m
+            scale = _span(moments["min"], moments["max"], high - low)
+            return moments["min"] - low * scale, scale
+        return 0.0, _nonzero(max(abs(moments["min"]), abs(moments["max"])))
+
+    class State(StepState):
+        method: Literal["standard", "minmax", "robust", "maxabs"]
+        columns: list[Column]
+        scaling: dict[Column, Scaling]
+
+        @model_validator(mode="after")
+        def _complete(self) -> Scale.State:
+            for c in self.columns:
+                if c not in self.scaling:
+                    raise ValueError(f"scaling: no center and scale for column '{c}'")
+            return self
+
+        def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
+            return dict.fromkeys(self.columns, "numeric")
 
     def apply(self, frame: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> pl.DataFrame:
 
@@ -191,11 +255,14 @@ class Scale(Step):
         exprs = []
         for c in columns:
             center, scale = state["scaling"][c]["center"], state["scaling"][c]["scale"]
-            expr = pl.col(c).cast(pl.Float64)
+            x = expr = pl.col(c).cast(pl.Float64)
             if center != 0.0:
                 expr = expr - center
             if scale != 1.0:
                 expr = expr / scale
+                if abs(center) >= _HUGE:  # x - center overflowed although the result fits
+                    overflow = (x - center).is_infinite() & x.is_finite()
+                    expr = pl.when(overflow).then(x / scale - center / scale).otherwise(expr)
             if state["method"] == "minmax" and self.params.clip:
                 expr = expr.clip(low, high)
             exprs.append(expr.alias(c))

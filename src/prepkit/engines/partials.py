@@ -1,0 +1,364 @@
+"""Answering statistics requests over batches of rows, in bounded memory.
+
+Single-number statistics are computed per batch and merged (counts add; means and variances
+merge by Chan, Golub and LeVeque's pairwise formula, at the larger of the batches' power-of-two
+scales (see `statistics.SCALED_FROM`); minima and maxima of minima and maxima);
+value counts merge by adding the counts of equal values. Exact quantiles take two passes or more,
+generalising the selection of `prepkit.stats` to batches: the first pass keeps, per column, the
+values of a uniform random sample of rows (the k rows with the smallest hash of their position, a
+sample that merges across batches), whose order statistics bracket each wanted rank; the second
+counts the values below each bracket and keeps only those inside it. A bracket that would hold
+more values than the memory budget is narrowed by another sampling pass inside it. The selected
+order statistics, hence the quantiles, are bit-identical to the in-memory engine's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from prepkit.engines.statistics import (
+    Counts,
+    Distinct,
+    Infinities,
+    Missing,
+    Moments,
+    Quantiles,
+    Request,
+    counted_expr,
+    distinct_expr,
+    infinity_exprs,
+    missing_expr,
+    moment_answer,
+    moment_exprs,
+    moment_parts,
+)
+from prepkit.stats import _SLACK, _lerp, _runs
+from prepkit.stats import splitmix64 as _hash
+
+Batches = Callable[[], Iterator[pl.DataFrame]]
+
+SAMPLE = 1 << 16  # values kept per column by the sampling pass
+WINDOW_BUDGET = 1 << 24  # values (8 bytes each) a bracket may collect, over all columns
+
+
+# -- single pass: moments, missing counts, value counts ------------------------------------------
+_NO_VALUES = {"count": 0, "mean": 0.0, "var": 0.0, "exp": 0, "min": None, "max": None, "inf": 0,
+              "neginf": 0}  # fmt: skip
+
+
+def _at(part: dict[str, Any], exp: int) -> tuple[float, float]:
+    """mean and var of a part in multiples of 2**exp (exp at least the part's own)."""
+    shift = part["exp"] - exp
+    return math.ldexp(part["mean"], shift), math.ldexp(part["var"], 2 * shift)
+
+
+def _merge_moments(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
+    """Chan's merge of two `moment_parts`, at the larger of their power-of-two scales (an exact
+    conversion, but for contributions below the smallest float64, which do not count anyway)."""
+    if a is None or a["count"] == 0:
+        return b
+    if b["count"] == 0:
+        return a
+    n = a["count"] + b["count"]
+    exp = max(a["exp"], b["exp"])
+    (a_mean, a_var), (b_mean, b_var) = _at(a, exp), _at(b, exp)
+    delta = b_mean - a_mean
+    m2 = a_var * a["count"] + b_var * b["count"] + delta * delta * a["count"] * b["count"] / n
+    return {
+        "count": n,
+        "mean": a_mean + delta * b["count"] / n,
+        "var": m2 / n,  # NaN with infinite values: `moment_answer` reads their signs instead
+        "exp": exp,
+        "min": min(a["min"], b["min"]),
+        "max": max(a["max"], b["max"]),
+        "inf": a["inf"] + b["inf"],
+        "neginf": a["neginf"] + b["neginf"],
+    }
+
+
+def _single_pass(batches: Batches, requests: list[Request]) -> dict[Request, Any]:
+    simple = [r for r in requests if isinstance(r, (Moments, Missing, Infinities))]
+    counted = [r for r in requests if isinstance(r, Counts)]
+    distinct = [r for r in requests if isinstance(r, Distinct)]
+    out: dict[Request, Any] = {}
+    tallies: dict[Counts, pl.DataFrame] = {}
+    values_seen: dict[Distinct, pl.Series | None] = {}
+    for batch in batches():
+        schema = batch.schema
+        exprs: list[pl.Expr] = []
+        for i, r in enumerate(simple):
+            if isinstance(r, Moments):
+                exprs += moment_exprs(schema, r.column, str(i))
+            elif isinstance(r, Infinities):
+                exprs += infinity_exprs(schema, r.column, str(i))
+            else:
+                exprs.append(missing_expr(schema, r.column, str(i)))
+        row = batch.select(exprs).row(0, named=True) if exprs else {}
+        parts = moment_parts(
+            batch, row, {str(i): r.column for i, r in enumerate(simple) if isinstance(r, Moments)}
+        )
+        for i, r in enumerate(simple):
+            key = str(i)
+            if isinstance(r, Moments):
+                out[r] = _merge_moments(out.get(r), parts[key])
+            elif isinstance(r, Infinities):
+                seen = out.get(r, {"inf": 0, "-inf": 0})
+                out[r] = {
+                    "inf": seen["inf"] + int(row[f"{key}:+inf"]),
+                    "-inf": seen["-inf"] + int(row[f"{key}:-inf"]),
+                }
+            else:
+                seen = out.get(r, {"missing": 0, "rows": 0})
+                out[r] = {
+                    "missing": seen["missing"] + int(row[f"{key}:missing"]),
+                    "rows": seen["rows"] + batch.height,
+                }
+        if counted:
+            lazy = batch.lazy()
+            found = pl.collect_all(
+                [
+                    lazy.group_by(counted_expr(schema, r.column).alias("value")).agg(
+                        pl.len().alias("n")
+                    )
+                    for r in counted
+                ]
+            )
+            for r, part in zip(counted, found, strict=True):
+                if r in tallies:
+                    part = (
+                        pl.concat([tallies[r], part.cast(tallies[r].schema)])
+                        .group_by("value")
+                        .agg(pl.col("n").sum())
+                    )
+                tallies[r] = part
+        if distinct:
+            _merge_distinct(batch, distinct, values_seen)
+    for r in simple:
+        if isinstance(r, Infinities):
+            out.setdefault(r, {"inf": 0, "-inf": 0})
+    for r in simple:
+        if isinstance(r, Moments):
+            out[r] = moment_answer(out.get(r, _NO_VALUES))
+        elif r not in out:
+            out[r] = {"missing": 0, "rows": 0}
+    for r in counted:
+        part = tallies.get(r)
+        out[r] = (
+            {}
+            if part is None
+            else dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
+        )
+    for r in distinct:
+        values = values_seen.get(r, pl.Series([]))
+        out[r] = None if values is None else values.to_list()
+    return out
+
+
+def _merge_distinct(
+    batch: pl.DataFrame, requests: list[Distinct], seen: dict[Distinct, pl.Series | None]
+) -> None:
+    """Add the batch's distinct values, in order of first appearance, to those already seen;
+    a request with more than its limit is done (None)."""
+    schema = batch.schema
+    open_requests = [r for r in requests if r not in seen or seen[r] is not None]
+    if not open_requests:
+        return
+    found = batch.select(
+        distinct_expr(schema, r.column, r.limit, str(i)) for i, r in enumerate(open_requests)
+    )
+    for i, r in enumerate(open_requests):
+        part = found[f"{i}:distinct"][0]
+        before = seen.get(r)
+        if before is not None:
+            part = pl.concat([before, part.cast(before.dtype)]).unique(maintain_order=True)
+        seen[r] = part if len(part) <= r.limit else None
+
+
+# -- exact quantiles by bracket selection over batches --------------------------------------------
+def _values(batch: pl.DataFrame, column: str) -> np.ndarray:
+    """float64 values with missing (null, NaN) as NaN, which no comparison selects."""
+    series = batch.get_column(column).cast(pl.Float64)
+    return series.fill_null(np.nan).to_numpy()
+
+
+@dataclass
+class _Search:
+    """Where the wanted ranks of one column are being looked for.
+
+    mode "sample": the values strictly between `lo` and `hi` (None: unbounded) are sampled;
+    mode "collect": the values in [lo, hi] are collected. `ranks` are 0-based, among all values.
+    """
+
+    column: str
+    ranks: list[int]
+    mode: str = "sample"
+    lo: float | None = None
+    hi: float | None = None
+    margin_scale: float = 1.0
+    # results of the last pass
+    at_or_below: int = 0  # values <= lo (sample) / < lo (collect)
+    equal_lo: int = 0
+    equal_hi: int = 0
+    inside: int = 0
+    kept: list[np.ndarray] = field(default_factory=list)
+    kept_hash: list[np.ndarray] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.at_or_below = self.equal_lo = self.equal_hi = self.inside = 0
+        self.kept, self.kept_hash = [], []
+
+
+def _bottom_k(values: np.ndarray, hashes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    if len(hashes) <= k:
+        return values, hashes
+    keep = np.argpartition(hashes, k - 1)[:k]
+    return values[keep], hashes[keep]
+
+
+def _pass(batches: Batches, searches: list[_Search]) -> None:
+    for s in searches:
+        s.reset()
+    offset = 0
+    for batch in batches():
+        hashes = _hash(np.arange(offset, offset + batch.height, dtype=np.uint64))
+        offset += batch.height
+        columns: dict[str, np.ndarray] = {}
+        for s in searches:
+            x = columns.get(s.column)
+            if x is None:
+                x = columns[s.column] = _values(batch, s.column)
+            if s.mode == "sample":
+                inside = ~np.isnan(x)
+                if s.lo is not None:
+                    s.at_or_below += int((x <= s.lo).sum())
+                    inside &= x > s.lo
+                if s.hi is not None:
+                    inside &= x < s.hi
+                s.inside += int(inside.sum())
+                values, h = _bottom_k(x[inside], hashes[inside], SAMPLE)
+                s.kept.append(values)
+                s.kept_hash.append(h)
+                if sum(len(v) for v in s.kept) > 4 * SAMPLE:
+                    merged = _bottom_k(np.concatenate(s.kept), np.concatenate(s.kept_hash), SAMPLE)
+                    s.kept, s.kept_hash = [merged[0]], [merged[1]]
+            else:
+                assert s.lo is not None and s.hi is not None
+                s.at_or_below += int((x < s.lo).sum())
+                s.equal_lo += int((x == s.lo).sum())
+                if s.hi != s.lo:
+                    s.equal_hi += int((x == s.hi).sum())
+                s.kept.append(x[(x > s.lo) & (x < s.hi)])
+    for s in searches:
+        if s.mode == "sample" and s.kept:
+            values, _ = _bottom_k(np.concatenate(s.kept), np.concatenate(s.kept_hash), SAMPLE)
+            s.kept = [np.sort(values)]
+
+
+def _order_statistics(
+    batches: Batches, wanted: dict[str, list[int]]
+) -> dict[str, dict[int, float]]:
+    """The k-th smallest non-missing values (0-based ranks) of each column, exactly."""
+    found: dict[str, dict[int, float]] = {c: {} for c in wanted}
+    searches = [_Search(c, list(range(a, b + 1))) for c, ranks in wanted.items()
+                for a, b in _runs(sorted(set(ranks)))]  # fmt: skip
+    for _ in range(64):  # each round narrows every search; a handful of rounds is the norm
+        if not searches:
+            return found
+        _pass(batches, searches)
+        following: list[_Search] = []
+        budget = WINDOW_BUDGET // max(1, len(searches))
+        for s in searches:
+            if s.mode == "sample":
+                following += _after_sample(s, found, budget)
+            else:
+                following += _after_collect(s, found)
+        searches = following
+    raise RuntimeError("quantile selection did not converge")  # pragma: no cover
+
+
+def _after_sample(s: _Search, found: dict[str, dict[int, float]], budget: int) -> list[_Search]:
+    sample = s.kept[0] if s.kept else np.empty(0)
+    size = len(sample)
+    local = [k - s.at_or_below for k in s.ranks]
+    if not 0 <= local[0] <= local[-1] < s.inside:  # the interval missed: start again, wider
+        return [_Search(s.column, s.ranks, "sample", None, None, s.margin_scale * 4)]
+    if size == s.inside:  # every value in the interval was kept: read the ranks off the sample
+        found[s.column].update({k: float(sample[r]) for k, r in zip(s.ranks, local, strict=True)})
+        return []
+    margin = int(_SLACK * s.margin_scale * np.sqrt(size)) + 1
+    at_lo = local[0] * size // s.inside - margin
+    at_hi = local[-1] * size // s.inside + margin
+    lo = float(sample[at_lo]) if at_lo >= 0 else (-np.inf if s.lo is None else s.lo)
+    hi = float(sample[at_hi]) if at_hi < size else (np.inf if s.hi is None else s.hi)
+    # values equal to a bound are counted, not kept, so heavy ties cost nothing
+    expected = int(((sample > lo) & (sample < hi)).sum()) * s.inside / size
+    narrower = at_lo >= 0 or at_hi < size  # (only a tiny sample brackets nothing)
+    if expected <= budget or not narrower:
+        return [_Search(s.column, s.ranks, "collect", lo, hi, s.margin_scale)]
+    # too many values to keep: sample again inside the bracket (widened by one ulp, so that
+    # values equal to its ends stay inside the open interval)
+    lo_open = float(np.nextafter(lo, -np.inf)) if at_lo >= 0 else s.lo
+    hi_open = float(np.nextafter(hi, np.inf)) if at_hi < size else s.hi
+    return [_Search(s.column, s.ranks, "sample", lo_open, hi_open, s.margin_scale)]
+
+
+def _after_collect(s: _Search, found: dict[str, dict[int, float]]) -> list[_Search]:
+    inner = np.concatenate(s.kept) if s.kept else np.empty(0)
+    first, last = s.ranks[0], s.ranks[-1]
+    start_inner = s.at_or_below + s.equal_lo
+    end = start_inner + len(inner) + s.equal_hi
+    if not s.at_or_below <= first <= last < end:  # the bracket missed: sample again, wider
+        return [_Search(s.column, s.ranks, "sample", None, None, s.margin_scale * 4)]
+    ranks_inner = [k - start_inner for k in s.ranks if start_inner <= k < start_inner + len(inner)]
+    picked = np.partition(inner, ranks_inner) if ranks_inner else inner
+    for k in s.ranks:
+        if k < start_inner:
+            found[s.column][k] = float(s.lo)  # type: ignore[arg-type]
+        elif k < start_inner + len(inner):
+            found[s.column][k] = float(picked[k - start_inner])
+        else:
+            found[s.column][k] = float(s.hi)  # type: ignore[arg-type]
+    return []
+
+
+def _quantiles(
+    batches: Batches, requests: list[Quantiles], counts: dict[str, int]
+) -> dict[Request, Any]:
+    wanted: dict[str, list[int]] = {}
+    plans: dict[Quantiles, list[tuple[int, float]]] = {}
+    for r in requests:
+        n = counts[r.column]
+        if n == 0:
+            continue
+        positions = [q * (n - 1) for q in r.qs]
+        lower = [int(np.floor(p)) for p in positions]
+        plans[r] = list(zip(lower, positions, strict=True))
+        wanted.setdefault(r.column, []).extend(k for lo in lower for k in (lo, min(lo + 1, n - 1)))
+    stats = _order_statistics(batches, wanted)
+    out: dict[Request, Any] = {}
+    for r in requests:
+        if r not in plans:
+            out[r] = None
+            continue
+        n, found = counts[r.column], stats[r.column]
+        out[r] = [_lerp(found[lo], found[min(lo + 1, n - 1)], p - lo) for lo, p in plans[r]]
+    return out
+
+
+def compute_batches(batches: Batches, requests: list[Request]) -> dict[Request, Any]:
+    """Answer `requests` over `batches()` (called once per pass), in bounded memory."""
+    unique = list(dict.fromkeys(requests))
+    wanted = [r for r in unique if isinstance(r, Quantiles)]
+    first = [r for r in unique if not isinstance(r, Quantiles)]
+    first += [Moments(c) for c in dict.fromkeys(r.column for r in wanted)]
+    out = _single_pass(batches, list(dict.fromkeys(first)))
+    if wanted:
+        counts = {r.column: out[Moments(r.column)]["count"] for r in wanted}
+        out.update(_quantiles(batches, wanted, counts))
+    return {r: out[r] for r in unique}

@@ -1,0 +1,421 @@
+"""The streaming engine: fit and apply a recipe batch by batch, in memory bounded by the batch size.
+
+The input is read in batches (pyarrow's streaming CSV reader, Parquet row groups, Arrow record
+batches, NDJSON lines; see `prepkit.io.stream`). Each pass over the data reads the input again and
+applies, batch by batch, the steps fitted so far. A step is fitted from the answers to its
+statistics requests (`Step.statistics`), computed over the batches by `prepkit.engines.partials`;
+`drop_duplicates` is exact over the whole data set: the rows' hashes are collected (8 bytes a row),
+rows whose hash repeats are compared exactly, and the rows to drop are then filtered out by
+position. The last pass applies every step to the training rows, collects the per-step report
+(counts that add over batches) and writes the output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from prepkit.engines.partials import compute_batches
+from prepkit.errors import DataError
+from prepkit.report import StepReport, merge_step_reports
+from prepkit.steps.base import Step, StepContext, plain_state
+
+DEFAULT_BATCH_SIZE = 250_000
+
+Transform = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+SCANNERS = {
+    "csv": lambda path, o: pl.scan_csv(path, **{"separator": ",", **o}),
+    "tsv": lambda path, o: pl.scan_csv(path, **{"separator": "\t", **o}),
+    "parquet": lambda path, o: pl.scan_parquet(path, **o),
+    "arrow": lambda path, o: pl.scan_ipc(path, **o),
+    "ndjson": lambda path, o: pl.scan_ndjson(path, **o),
+}
+_PARTS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".arrow": "arrow", ".ipc": "arrow",
+          ".feather": "arrow", ".ndjson": "ndjson", ".jsonl": "ndjson"}  # fmt: skip
+
+
+def _parts_format(path: Path, fmt: str | None) -> str:
+    """The format of a folder's part files (a hive-partitioned data set, say)."""
+    if fmt is not None:
+        return fmt
+    found = {_PARTS[f.suffix] for f in path.rglob("*") if f.is_file() and f.suffix in _PARTS}
+    if len(found) != 1:
+        raise DataError(
+            f"cannot tell the format of the parts in folder {path}"
+            + (f": found {', '.join(sorted(found))}" if found else ": no data files in it"),
+            hint="give --format (or `format:` in the recipe), and keep one format per folder",
+        )
+    return found.pop()
+
+
+def scan_input(
+    path: str | Path, fmt: str | None, options: dict[str, Any], batch_size: int
+) -> Callable[[], Iterator[pl.DataFrame]]:
+    """Passes over an input, batch by batch, through polars' streaming engine: a file, a glob
+    (`data/part-*.parquet`) or a folder of parts (hive partitions become columns).
+
+    Standard input and formats that cannot be scanned (JSON arrays) are read once, whole, and
+    sliced. Each call of the returned function starts a new pass.
+    """
+    from prepkit.io import CSV_READ_OPTIONS, check_options, detect_format, read_table, source_name
+
+    text = str(path)
+    folder = text != "-" and Path(text).is_dir()
+    glob = any(ch in text for ch in "*?[")
+    fmt = _parts_format(Path(text), fmt) if folder else detect_format(path, fmt)
+    if text == "-" or fmt not in SCANNERS:
+        frame = read_table(path, fmt, options)
+        return lambda: frame.iter_slices(batch_size)
+    name = source_name(path)
+    opts = dict(options)
+    columns = None
+    if fmt in ("csv", "tsv"):
+        opts = check_options(opts, CSV_READ_OPTIONS, "CSV read")
+        opts.setdefault("infer_schema_length", 10_000)
+        columns = opts.pop("columns", None)
+        opts.pop("raise_if_empty", None)
+    if (folder or glob) and fmt == "parquet":
+        opts.setdefault("hive_partitioning", True)
+    if not (folder or glob) and not Path(text).is_file():
+        read_table(path, fmt, options)  # the reader's own clear error for a missing file
+    try:
+        lazy = SCANNERS[fmt](f"{text}/**/*" if folder and fmt != "parquet" else text, opts)
+        if columns is not None:
+            lazy = lazy.select(columns)
+        lazy.collect_schema()
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise _scan_error(name, fmt, exc) from None
+
+    def passes() -> Iterator[pl.DataFrame]:
+        try:
+            yield from lazy.collect_batches(chunk_size=batch_size)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _scan_error(name, fmt, exc) from None
+
+    return passes
+
+
+def _scan_error(name: str, fmt: str, exc: BaseException) -> DataError:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DataError(
+        f"cannot read {name} as {fmt}: {detail}",
+        hint="check the path, the format (--format / recipe `format:`) and the reader options",
+    )
+
+
+@dataclass(frozen=True)
+class StreamedTable:
+    """A table read batch by batch, with transforms applied to each batch as it is read.
+
+    `read` starts a new pass over the input; each transform factory is called once per pass, so a
+    transform may keep state within a pass (a row position, for a filter by position).
+    """
+
+    read: Callable[[], Iterator[pl.DataFrame]]
+    transforms: tuple[Callable[[], Transform], ...] = ()
+
+    def batches(self) -> Iterator[pl.DataFrame]:
+        steps = [make() for make in self.transforms]
+        for batch in self.read():
+            for fn in steps:
+                batch = fn(batch)
+            yield batch
+
+    def then(self, make: Callable[[], Transform]) -> StreamedTable:
+        return StreamedTable(self.read, (*self.transforms, make))
+
+    def sample(self) -> pl.DataFrame:
+        """The first batch with rows (or an empty batch with the schema): what column selection
+        and dtype checks look at."""
+        first = None
+        for batch in self.batches():
+            if batch.height:
+                return batch
+            first = batch if first is None else first
+        if first is None:
+            raise DataError("the training data has no rows")
+        return first
+
+
+def _apply_transform(
+    step: Step, state: dict[str, Any], ctx: StepContext
+) -> Callable[[], Transform]:
+    return lambda: lambda batch: step.apply(batch, state, ctx)
+
+
+def _keep_positions(drop: np.ndarray) -> Callable[[], Transform]:
+    """A filter that drops rows by their position in the stream (positions sorted)."""
+
+    def make() -> Transform:
+        seen = 0
+
+        def keep(batch: pl.DataFrame) -> pl.DataFrame:
+            nonlocal seen
+            start, seen = seen, seen + batch.height
+            lo, hi = np.searchsorted(drop, [start, seen])
+            if lo == hi:
+                return batch
+            mask = np.ones(batch.height, dtype=bool)
+            mask[drop[lo:hi] - start] = False
+            return batch.filter(pl.Series(mask))
+
+        return keep
+
+    return make
+
+
+def _duplicates_to_drop(table: StreamedTable, step: Step, state: dict[str, Any]) -> np.ndarray:
+    """Positions of the rows `drop_duplicates` removes, exactly, over every batch."""
+    from prepkit.steps.duplicates import duplicate_keys, keep_exact
+
+    subset = state["subset"]
+    if not subset:
+        return np.empty(0, dtype=np.int64)
+    hashes = np.concatenate(
+        [duplicate_keys(b, subset).hash_rows().to_numpy() for b in table.batches()]
+        or [np.empty(0, dtype=np.uint64)]
+    )
+    ordered = np.sort(hashes)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not len(repeated):
+        return np.empty(0, dtype=np.int64)
+    candidates = np.flatnonzero(np.isin(hashes, repeated))
+    del hashes, ordered
+    rows = pl.concat(
+        [b.select(subset) for b in table.then(_select_positions(candidates)).batches()]
+    )
+    kept = keep_exact(duplicate_keys(rows, subset), step.params.keep).to_numpy()
+    return candidates[~kept]
+
+
+def _select_positions(positions: np.ndarray) -> Callable[[], Transform]:
+    def make() -> Transform:
+        seen = 0
+
+        def take(batch: pl.DataFrame) -> pl.DataFrame:
+            nonlocal seen
+            start, seen = seen, seen + batch.height
+            lo, hi = np.searchsorted(positions, [start, seen])
+            return batch[positions[lo:hi] - start]
+
+        return take
+
+    return make
+
+
+@dataclass
+class StreamFit:
+    """What fitting produced: per step its state, the rows it drops by position (drop_duplicates),
+    the warnings it raised and the seconds it took; and the input schema."""
+
+    states: list[dict[str, Any]]
+    dropped: list[np.ndarray | None]
+    warnings: list[list[str]]
+    seconds: list[float]
+    input_schema: pl.Schema
+
+
+def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> StreamFit:
+    """Fit each step on the output of the steps before it, pass by pass over the batches."""
+    from prepkit.engines import blocking_steps
+    from prepkit.pipeline import guard_step
+
+    blocking = blocking_steps(steps)
+    fit = StreamFit([], [], [], [], table.sample().schema)
+    for number, step in enumerate(steps, 1):
+        ctx = replace(base, step_id=step.id, warnings=[], changes={}, fitting=True)
+        start = time.perf_counter()
+        sample = table.sample()
+        requests = guard_step(step, number, "fitting", step.statistics, sample, ctx)
+        dropped = None
+        if step in blocking:
+            raise DataError(
+                f"step {number} '{step.id}': {step.name} needs all training rows at once, "
+                "which --engine stream does not do",
+                hint="run this recipe with --engine memory (or --engine auto)",
+            )
+        if requests is None and step.name != "drop_duplicates":  # learns nothing from rows
+            state = plain_state(guard_step(step, number, "fitting", step.fit, sample, ctx), step.id)
+            table = table.then(_apply_transform(step, state, ctx))
+        elif requests is None:  # drop_duplicates: exact over all batches, then filtered by position
+            state = plain_state(guard_step(step, number, "fitting", step.fit, sample, ctx), step.id)
+            dropped = _duplicates_to_drop(table, step, state)
+            table = table.then(_keep_positions(dropped))
+        else:
+            answers = guard_step(step, number, "fitting", compute_batches, table.batches, requests)
+            state = guard_step(step, number, "fitting", step.fit_from, sample, answers, ctx)
+            state = plain_state(state, step.id)
+            table = table.then(_apply_transform(step, state, ctx))
+        fit.states.append(state)
+        fit.dropped.append(dropped)
+        fit.warnings.append(list(ctx.warnings))
+        fit.seconds.append(time.perf_counter() - start)
+    return fit
+
+
+class TrainingApplier:
+    """The training rows through every fitted step, batch by batch, in one pass: each call
+    returns the batch's output and its step reports (train-only steps included, as when fitting
+    in memory; `drop_duplicates` drops the rows it found by position)."""
+
+    def __init__(self, steps: list[Step], fit: StreamFit, base: StepContext) -> None:
+        self.steps, self.fit, self.base = steps, fit, base
+        self.filters = [None if d is None else _keep_positions(d)() for d in fit.dropped]
+
+    def __call__(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, list[StepReport]]:
+        from prepkit.pipeline import guard_step, record_step
+
+        reports = []
+        for number, (step, state, drop) in enumerate(
+            zip(self.steps, self.fit.states, self.filters, strict=True), 1
+        ):
+            ctx = replace(self.base, step_id=step.id, warnings=[], changes={}, fitting=True)
+            start = time.perf_counter()
+            if drop is not None:
+                out = drop(batch)
+            else:
+                out = guard_step(step, number, "applying", step.apply, batch, state, ctx)
+            seconds = time.perf_counter() - start
+            reports.append(record_step(step, "train", batch, out, state, ctx, seconds, number))
+            batch = out
+        return batch, reports
+
+
+def merge_reports(total: list[StepReport] | None, more: list[StepReport]) -> list[StepReport]:
+    """Reports of the same steps over two batches, counts summed."""
+    if total is None:
+        return more
+    return [merge_step_reports(a, b) for a, b in zip(total, more, strict=True)]
+
+
+@dataclass
+class StreamedRun:
+    """What a streamed run produced: the fitted recipe, every step's report (train, then
+    valid/test), rows and columns per part, and the summary the checks look at."""
+
+    fitted: Any  # FittedRecipe
+    steps: list[StepReport]
+    parts: dict[str, dict[str, int]]
+    summary: Any  # checks.OutputSummary
+    frames: dict[str, pl.DataFrame]
+
+
+def _part_filter(split: Any, code: int) -> Callable[[], Transform]:
+    """Keep the rows of one part of a hash split; a new splitter per pass (positions restart)."""
+
+    def make() -> Transform:
+        from prepkit.split import HashSplit
+
+        splitter = HashSplit(*split)
+        return lambda batch: batch.filter(pl.Series(splitter.parts(batch) == code))
+
+    return make
+
+
+def _add_folds(split: Any) -> Callable[[], Transform]:
+    def make() -> Transform:
+        from prepkit.split import HashSplit
+
+        splitter = HashSplit(*split)
+        spec = split[0]
+        return lambda batch: batch.with_columns(
+            pl.Series(spec.fold_column, splitter.parts(batch), pl.Int64)
+        )
+
+    return make
+
+
+def run_streamed(
+    recipe: Any,
+    read: Callable[[], Iterator[pl.DataFrame]],
+    base: StepContext,
+    *,
+    source: str | None,
+    writers: dict[str, Any] | None,
+    class_columns: list[str],
+    keep_frames: bool = False,
+    split: bool = True,
+) -> StreamedRun:
+    """Fit `recipe` on the training rows of the input read by `read` (one call per pass), then
+    apply it in one last pass: the training rows through every step, valid/test rows through
+    the transform steps, each batch written to `writers[part]` (a `BatchWriter`, opened) and
+    summarised for the checks. `keep_frames` also keeps the outputs (for `write=False`)."""
+    from prepkit.checks import summarize
+    from prepkit.fitted import FittedRecipe, schema_of
+    from prepkit.pipeline import require_rows, require_target
+    from prepkit.split import HashSplit
+
+    spec = recipe.spec
+    table = StreamedTable(read)
+    first = table.sample()
+    require_rows(first, source)
+    require_target(first, spec.target, source)
+    train = table
+    hashing = None
+    if split and spec.split is not None:
+        hashing = (spec.split, spec.target, spec.seed)
+        HashSplit(*hashing)  # option errors before any pass
+        train = table.then(_add_folds(hashing) if spec.split.kfold else _part_filter(hashing, 0))
+    fit = fit_streamed(recipe.steps, train, base)
+
+    applier = TrainingApplier(recipe.steps, fit, base)
+    splitter = HashSplit(*hashing) if hashing and not spec.split.kfold else None
+    folds = _add_folds(hashing)() if hashing and spec.split.kfold else None
+    fitted: Any = None
+    totals: dict[str, list[StepReport] | None] = {"train": None, "valid": None, "test": None}
+    parts: dict[str, dict[str, int]] = {"input": {"rows": 0, "columns": first.width}}
+    summary = None
+    frames: dict[str, list[pl.DataFrame]] = {}
+    for batch in table.batches():
+        parts["input"]["rows"] += batch.height
+        codes = splitter.parts(batch) if splitter is not None else None
+        pieces = {"train": batch if codes is None else batch.filter(pl.Series(codes == 0))}
+        if folds is not None:
+            pieces["train"] = folds(pieces["train"])
+        if codes is not None:
+            for code, name in ((1, "valid"), (2, "test")):
+                if getattr(spec.split, name) > 0:
+                    pieces[name] = batch.filter(pl.Series(codes == code))
+        out, reports = applier(pieces["train"])
+        if fitted is None:
+            fitted = FittedRecipe(
+                recipe=recipe.to_dict(),
+                steps=recipe.steps,
+                states=fit.states,
+                input_schema={k: str(v) for k, v in fit.input_schema.items()},
+                output_schema=schema_of(out),
+            )
+        outputs = {"train": out}
+        totals["train"] = merge_reports(totals["train"], reports)
+        for name in ("valid", "test"):
+            if name in pieces:
+                applied, report = fitted.transform_frame(
+                    pieces[name], part=name, workdir=base.workdir, quiet=base.quiet, source=source
+                )
+                outputs[name] = applied
+                totals[name] = merge_reports(totals[name], report.steps)
+        for name, frame in outputs.items():
+            if writers is not None:
+                writers[name].write(frame)
+            if keep_frames:
+                frames.setdefault(name, []).append(frame)
+            shape = parts.setdefault(name, {"rows": 0, "columns": frame.width})
+            shape["rows"] += frame.height
+        piece = summarize(out, class_columns)
+        summary = piece if summary is None else summary + piece
+    steps = []
+    for name in ("train", "valid", "test"):
+        steps.extend(totals[name] or [])
+    for report, warnings, seconds in zip(steps, fit.warnings, fit.seconds, strict=False):
+        report.warnings = list(dict.fromkeys([*warnings, *report.warnings]))
+        report.seconds = round(report.seconds + seconds, 4)
+    fitted.report.steps = steps
+    return StreamedRun(fitted, steps, parts, summary, {k: pl.concat(v) for k, v in frames.items()})

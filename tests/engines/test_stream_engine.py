@@ -1,0 +1,235 @@
+"""`--engine stream` fits the same artifact as the in-memory engine and writes the same rows.
+
+Counts, categories, minima, maxima, medians and quantiles must be equal exactly; means and standard
+deviations (and what is computed from them) to 1e-12 relative.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+import prepkit
+from prepkit.cli import app
+
+RUNNER = CliRunner()
+
+
+def same_state(a, b, path="state") -> None:
+    """Plain JSON data equal, floats to 1e-12 relative (integers and text exactly)."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert isinstance(a, (int, float)) and isinstance(b, (int, float)), (path, a, b)
+        if math.isnan(a) or math.isnan(b):
+            assert math.isnan(a) and math.isnan(b), (path, a, b)
+        else:
+            assert a == b or abs(a - b) <= 1e-12 * max(abs(a), abs(b)), (path, a, b)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), (path, a, b)
+        for key in a:
+            same_state(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), (path, a, b)
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            same_state(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, (path, a, b)
+
+
+def make_frame(rows: int = 30_000, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(50, 10, rows)
+    x[rng.random(rows) < 0.05] = np.nan
+    x[:7] = [900.0, -800.0, 1e4, np.nan, 3.0, 3.0, 3.0]
+    y = rng.exponential(2.0, rows)
+    n = rng.integers(0, 100, rows)
+    city = rng.choice(
+        ["paris", "lyon", "nice", "brest", "caen", "rare1"],
+        rows,
+        p=[0.4, 0.3, 0.2, 0.0995, 0.0004, 0.0001],
+    )
+    frame = pl.DataFrame({"x": x, "y": y, "n": n, "city": city, "const": np.ones(rows)})
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) % 11 == 0).then(None).otherwise(pl.col("n")).alias("n"),
+        pl.when(pl.int_range(pl.len()) % 13 == 0)
+        .then(None)
+        .otherwise(pl.col("city"))
+        .alias("city"),
+        pl.when(pl.int_range(pl.len()) % 3 == 0).then(None).otherwise(pl.col("y")).alias("mostly"),
+        (pl.int_range(pl.len()) % 4 == 0).alias("label"),
+    )
+    return pl.concat([frame, frame.head(500)])  # 500 duplicate rows, in another batch
+
+
+STEPS = {
+    "impute_median": [{"step": "impute", "columns": "numeric", "strategy": "median"}],
+    "impute_mean_indicator": [
+        {"step": "impute", "columns": ["x", "n"], "strategy": "mean", "add_indicator": True}
+    ],
+    "impute_most_frequent": [
+        {"step": "impute", "columns": "categorical", "strategy": "most_frequent"}
+    ],
+    "impute_constant": [
+        {"step": "impute", "columns": ["x"], "strategy": "constant", "fill_value": -1}
+    ],
+    "scale_standard": [{"step": "scale", "columns": ["x", "y", "n"], "method": "standard"}],
+    "scale_minmax": [
+        {"step": "scale", "columns": ["x", "y"], "method": "minmax", "feature_range": [-1, 1]}
+    ],
+    "scale_robust": [
+        {
+            "step": "scale",
+            "columns": ["x", "y", "n"],
+            "method": "robust",
+            "quantile_range": [10, 90],
+        }
+    ],
+    "scale_maxabs": [{"step": "scale", "columns": ["x", "y"], "method": "maxabs"}],
+    "outliers_iqr_clip": [{"step": "outliers", "columns": ["x", "y"], "method": "iqr"}],
+    "outliers_zscore_flag": [
+        {"step": "outliers", "columns": ["x"], "method": "zscore", "action": "flag"}
+    ],
+    "outliers_percentile_drop": [
+        {"step": "outliers", "columns": ["x", "y"], "method": "percentile", "action": "drop"}
+    ],
+    "encode_onehot": [
+        {"step": "encode", "columns": ["city"], "method": "onehot", "min_frequency": 0.001}
+    ],
+    "encode_onehot_max": [
+        {
+            "step": "encode",
+            "columns": ["city", "n"],
+            "method": "onehot",
+            "max_categories": 4,
+            "drop": "first",
+        }
+    ],
+    "encode_ordinal": [
+        {"step": "encode", "columns": ["city"], "method": "ordinal", "encoded_missing_value": -2}
+    ],
+    "drop_constant": [{"step": "drop_constant"}],
+    "drop_missing": [{"step": "drop_missing", "threshold": 0.3}],
+    "columns": [
+        {"step": "select", "columns": ["x", "y", "city", "label", "mostly"]},
+        {"step": "drop", "columns": ["mostly"]},
+        {"step": "rename", "mapping": {"y": "why"}},
+        {"step": "cast", "dtypes": {"why": "float32"}},
+    ],
+    "drop_duplicates": [{"step": "drop_duplicates"}],
+    "drop_duplicates_subset_last": [
+        {"step": "drop_duplicates", "subset": ["city", "n"], "keep": "last"}
+    ],
+    "class_weights": [{"step": "class_weights"}],
+    "chain": [
+        {"step": "drop_duplicates"},
+        {"step": "outliers", "columns": "numeric", "method": "iqr"},
+        {"step": "impute", "columns": "numeric", "strategy": "median"},
+        {"step": "scale", "columns": "numeric", "method": "standard"},
+        {"step": "impute", "columns": "categorical", "strategy": "most_frequent"},
+        {"step": "encode", "columns": "categorical", "method": "onehot", "min_frequency": 0.001},
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(STEPS))
+def test_stream_fit_equals_memory_fit(name):
+    frame = make_frame()
+    recipe = prepkit.load_recipe({"name": name, "target": "label", "steps": STEPS[name]})
+    in_memory = recipe.run(frame, write=False, engine="memory")
+    streamed = recipe.run(frame, write=False, engine="stream", batch_size=4_096)
+    memory, memory_out = in_memory.fitted, in_memory.outputs["train"]
+    stream, stream_out = streamed.fitted, streamed.outputs["train"]
+    assert streamed.report.engine["name"] == "stream"
+    a, b = memory.to_dict(), stream.to_dict()
+    assert a["input_schema"] == b["input_schema"]
+    assert a["output_schema"] == b["output_schema"]
+    for sa, sb in zip(a["steps"], b["steps"], strict=True):
+        same_state(sa["state"], sb["state"], sa["id"])
+    assert_frame_equal(stream_out, memory_out, rel_tol=1e-12, abs_tol=1e-12)
+    # the report counts add up over batches to the in-memory counts
+    for ra, rb in zip(memory.report.steps, stream.report.steps, strict=True):
+        assert (ra.rows_in, ra.rows_out) == (rb.rows_in, rb.rows_out)
+        assert ra.changes == rb.changes, ra.id
+
+
+def test_cli_stream_on_files_matches_memory(tmp_path: Path):
+    frame = make_frame(20_000, seed=3)
+    for fmt in ("parquet", "csv", "ndjson", "arrow"):
+        data = tmp_path / f"in.{fmt}"
+        getattr(
+            frame,
+            {
+                "parquet": "write_parquet",
+                "csv": "write_csv",
+                "ndjson": "write_ndjson",
+                "arrow": "write_ipc",
+            }[fmt],
+        )(data)
+        outs = {}
+        for engine in ("memory", "stream"):
+            recipe = tmp_path / f"{fmt}_{engine}.yaml"
+            recipe.write_text(
+                "target: label\nsteps:\n"
+                + "".join(f"  - {json.dumps(s)}\n" for s in STEPS["chain"])
+            )
+            out = tmp_path / f"{fmt}_{engine}.parquet"
+            result = RUNNER.invoke(
+                app,
+                [
+                    "run",
+                    str(recipe),
+                    "-i",
+                    str(data),
+                    "-o",
+                    str(out),
+                    "--engine",
+                    engine,
+                    "--batch-size",
+                    "3000",
+                    "--quiet",
+                    "--json",
+                ],
+            )
+            assert result.exit_code == 0, result.output
+            report = json.loads(result.stdout)
+            assert report["engine"]["name"] == engine
+            outs[engine] = out
+        assert_frame_equal(
+            pl.read_parquet(outs["stream"]),
+            pl.read_parquet(outs["memory"]),
+            rel_tol=1e-12,
+            abs_tol=1e-12,
+        )
+        a = json.loads(outs["memory"].with_name(f"{fmt}_memory.prepkit.json").read_text())
+        b = json.loads(outs["stream"].with_name(f"{fmt}_stream.prepkit.json").read_text())
+        for sa, sb in zip(a["steps"], b["steps"], strict=True):
+            same_state(sa["state"], sb["state"], f"{fmt}:{sa['id']}")
+
+
+def test_stream_refuses_steps_that_need_all_rows(tmp_path: Path):
+    data = tmp_path / "in.parquet"
+    make_frame(2_000).write_parquet(data)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("target: label\nsteps:\n  - step: impute\n  - step: label_issues\n")
+    result = RUNNER.invoke(
+        app,
+        [
+            "run",
+            str(recipe),
+            "-i",
+            str(data),
+            "-o",
+            str(tmp_path / "o.parquet"),
+            "--engine",
+            "stream",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "step 2 'label_issues_2'" in result.output and "--engine memory" in result.output
+    assert not (tmp_path / "o.parquet").exists()
