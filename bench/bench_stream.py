@@ -2,6 +2,7 @@
 vs hand-written polars on its streaming engine (CPU seconds, peak RSS, wall time).
 
     python bench/bench_stream.py [--rows 20000000] [--rounds 2] [--data DIR]
+    python bench/bench_stream.py --rows 20000000 --data DIR --memory-limit 640
 
 Data: ROWS rows of 12 float columns (5% NaN, a few far outliers) and 4 string columns of
 cardinality 5 / 50 / 500 / 5000 (2% null), with 1% duplicate rows; written once (in a child
@@ -10,7 +11,10 @@ clip), median impute, standard scale, most-frequent impute of the strings, one-h
 `min_frequency: 0.001`. Each contender runs as a fresh process (`prepkit run` through the CLI:
 read, fit, apply, write Parquet) and the contenders take turns (A B C A B C ...). After the first
 round the outputs are compared: prepkit's two engines must agree exactly (the same artifact and
-the same rows), and hand-written polars to 1e-9.
+the same rows), and hand-written polars to 1e-9. `--memory-limit MIB` runs only the streaming
+engine, inside a memory cgroup of that size (the input several times larger), to show it completes.
+Peak memory is the child's own (`os.wait4`); the agreement check runs in its own process, since a
+forked child starts with its parent's resident pages.
 """
 
 from __future__ import annotations
@@ -123,9 +127,26 @@ def make_data(path: Path, rows: int) -> None:
     writer.close()
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+def memory_cgroup(limit_mib: int) -> Path:
+    """A cgroup (v1 memory controller, as root) whose processes may use `limit_mib` MiB."""
+    group = Path(f"/sys/fs/cgroup/memory/prepkit-bench-{os.getpid()}")
+    group.mkdir(exist_ok=True)
+    (group / "memory.limit_in_bytes").write_text(str(limit_mib * 2**20))
+    swap = group / "memory.memsw.limit_in_bytes"
+    if swap.exists():
+        swap.write_text(str(limit_mib * 2**20))  # no swapping around the limit
+    return group
+
+
+def measure(
+    cmd: list[str], env: dict[str, str] | None = None, cgroup: Path | None = None
+) -> dict[str, float]:
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    enter = None
+    if cgroup is not None:
+        procs = cgroup / "cgroup.procs"
+        enter = lambda: procs.write_text(str(os.getpid()))  # noqa: E731
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, preexec_fn=enter)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -164,6 +185,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=["stream", "memory", "polars"])
     parser.add_argument("--make", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--compare", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-limit", type=int, metavar="MIB",
+        help="run only --engine stream, in a cgroup limited to MIB MiB (Linux, as root)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.compare:
         print(compare(args.compare), flush=True)
@@ -187,6 +212,16 @@ def main() -> None:
                             "--engine", engine]  # fmt: skip
     commands["polars"] = [sys.executable, "-c", POLARS, str(data), str(folder / "polars.parquet"),
                           str(folder / "polars_dedup.parquet")]  # fmt: skip
+    if args.memory_limit:
+        group = memory_cgroup(args.memory_limit)
+        try:
+            r = measure(commands["stream"], env, group)
+        finally:
+            group.rmdir()
+        print(f"stream in a {args.memory_limit:,} MiB cgroup: wall {r['wall']:.1f} s  "
+              f"cpu {r['cpu']:.1f} s  peak {r['rss']:,.0f} MiB (input {data.stat().st_size / 2**20:,.0f} "
+              "MiB on disk)")  # fmt: skip
+        return
     results: dict[str, list[dict[str, float]]] = {k: [] for k in args.only}
     for round_ in range(args.rounds):
         for name in args.only:
