@@ -94,6 +94,15 @@ def scan_input(
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise _scan_error(name, fmt, exc) from None
 
+    if not (folder or glob) and fmt in ("csv", "tsv", "parquet", "arrow"):
+        # one file: pyarrow's readers hold one block or row group at a time (polars'
+        # collect_batches reads ahead: 870 vs 420 MiB on a 20M-row Parquet file); the dtypes are
+        # those polars infers for the whole file, as the memory engine reads it
+        from prepkit.io.stream import read_batches
+
+        schema = dict(lazy.collect_schema())
+        return lambda: read_batches(path, fmt, options, batch_size, schema)
+
     def passes() -> Iterator[pl.DataFrame]:
         try:
             yield from lazy.collect_batches(chunk_size=batch_size)

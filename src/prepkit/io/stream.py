@@ -138,7 +138,10 @@ def _batches(
     elif fmt == "parquet":
         import pyarrow.parquet as pq
 
-        for record_batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+        # pre_buffer=False: pyarrow's default reads ahead by about the compressed file size
+        for record_batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
+            batch_size=batch_size
+        ):
             yield pl.from_arrow(record_batch)  # type: ignore[misc]
     elif fmt == "arrow":
         import pyarrow as pa
