@@ -66,8 +66,9 @@ def plain_loop(root: Path, out: Path) -> float:
 
 def prepkit_step(root: Path, workers: int, workdir: Path) -> float:
     import prepkit
+    from prepkit.fitted import fit_frame
     from prepkit.io.images import read_images
-    from prepkit.pipeline import context_for, fit_frame
+    from prepkit.pipeline import context_for
 
     recipe = prepkit.load_recipe(
         {

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 import prepkit
-from prepkit.pipeline import fit
+from prepkit.api import fit
 
 
 def texts(n: int, seed: int = 0) -> pl.DataFrame:

@@ -18,18 +18,17 @@ from typing import TYPE_CHECKING, Any
 from prepkit.errors import CheckFailed, DataError, PrepkitError, RecipeError
 
 if TYPE_CHECKING:
-    from prepkit.fitted import FittedRecipe, load_fitted
-    from prepkit.recipe import Recipe, load_recipe
+    from prepkit.api import FittedRecipe, Recipe, load_fitted, load_recipe
 
 __version__ = "0.1.0"
 
 # Imported on first use, so that `prepkit --help` and `import prepkit.errors` do not pay for
 # polars, numpy and pydantic.
 _LAZY = {
-    "FittedRecipe": "prepkit.fitted",
-    "load_fitted": "prepkit.fitted",
-    "Recipe": "prepkit.recipe",
-    "load_recipe": "prepkit.recipe",
+    "FittedRecipe": "prepkit.api",
+    "load_fitted": "prepkit.api",
+    "Recipe": "prepkit.api",
+    "load_recipe": "prepkit.api",
 }
 
 

@@ -6,10 +6,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
 
 from prepkit.errors import RecipeError, suggest
-from prepkit.recipe import CheckSpec
 from prepkit.report import CheckResult, RunReport
+
+
+class CheckSpec(BaseModel):
+    """One quality gate: `{metric: rows_out, min: 1000}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    column: str | None = Field(None, description="limit a per-column metric to one column")
 
 
 @dataclass

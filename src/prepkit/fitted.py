@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,8 +15,12 @@ from prepkit.dtypes import parse_dtype
 from prepkit.errors import DataError, RecipeError, suggest
 from prepkit.frames import to_polars
 from prepkit.io.atomic import write_text_atomic
+from prepkit.pipeline import apply_steps, context_for, fit_steps, require_rows, require_target
 from prepkit.report import RunReport
 from prepkit.steps.base import Step, StepContext, all_steps, column_kind
+
+if TYPE_CHECKING:
+    from prepkit.recipe import Recipe
 
 FORMAT = "prepkit.fitted"
 VERSION = 1
@@ -141,8 +145,6 @@ class FittedRecipe:
         `workdir` is a staging folder for steps that write files (image steps); `source` names
         the data in error messages (its path, "standard input").
         """
-        from prepkit.pipeline import apply_steps
-
         frame = self.check_schema(frame, source)
         ctx = StepContext(
             target=self.target,
@@ -162,23 +164,6 @@ class FittedRecipe:
         frame, back = to_polars(data)
         out, _ = self.transform_frame(frame)
         return back(out)
-
-    def transform_file(
-        self,
-        input: str | Path,
-        output: str | Path,
-        *,
-        batch_size: int | None = None,
-        format: str | None = None,
-        output_format: str | None = None,
-    ) -> RunReport:
-        """What `prepkit apply` does: read a file, apply, write atomically; returns the report.
-
-        With `batch_size`, big files are applied that many rows at a time in bounded memory.
-        """
-        from prepkit.runner import apply_fitted
-
-        return apply_fitted(self, input, output, format, output_format, batch_size)
 
     # -- saving ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -284,6 +269,31 @@ class FittedRecipe:
             created=artifact.created,
             prepkit_version=artifact.prepkit_version,
         )
+
+
+def fit_frame(
+    recipe: Recipe,
+    frame: pl.DataFrame,
+    ctx: StepContext | None = None,
+    source: str | None = None,
+) -> tuple[FittedRecipe, pl.DataFrame]:
+    """Fit on a polars frame; return the fitted recipe and the transformed training frame.
+
+    `source` names where the training data came from, for error messages.
+    """
+    require_rows(frame, source)
+    ctx = ctx or context_for(recipe)
+    require_target(frame, ctx.target, source)
+    out, states, reports = fit_steps(recipe.steps, frame, ctx)
+    fitted = FittedRecipe(
+        recipe=recipe.to_dict(),
+        steps=recipe.steps,
+        states=states,
+        input_schema=schema_of(frame),
+        output_schema=schema_of(out),
+        report=RunReport(recipe=recipe.name, steps=reports),
+    )
+    return fitted, out
 
 
 class _Recipe(BaseModel):

@@ -10,13 +10,12 @@ import polars as pl
 
 from prepkit.columns import require_columns
 from prepkit.errors import DataError, PrepkitError, suggest
-from prepkit.frames import carry_rows, forget_rows, to_polars
+from prepkit.frames import carry_rows, forget_rows
 from prepkit.io import separator_hint
-from prepkit.report import RunReport, StepReport
+from prepkit.report import StepReport
 from prepkit.steps.base import Step, StepContext, plain_state
 
 if TYPE_CHECKING:
-    from prepkit.fitted import FittedRecipe
     from prepkit.recipe import Recipe
 
 
@@ -167,53 +166,3 @@ def require_target(frame: pl.DataFrame, target: str | None, source: str | None =
 def _listed(names: list[str], most: int = 30) -> str:
     shown = ", ".join(names[:most])
     return shown if len(names) <= most else f"{shown} (+{len(names) - most} more)"
-
-
-def fit_frame(
-    recipe: Recipe,
-    frame: pl.DataFrame,
-    ctx: StepContext | None = None,
-    source: str | None = None,
-) -> tuple[FittedRecipe, pl.DataFrame]:
-    """Fit on a polars frame; return the fitted recipe and the transformed training frame.
-
-    `source` names where the training data came from, for error messages.
-    """
-    from prepkit.fitted import FittedRecipe, schema_of
-
-    require_rows(frame, source)
-    ctx = ctx or context_for(recipe)
-    require_target(frame, ctx.target, source)
-    out, states, reports = fit_steps(recipe.steps, frame, ctx)
-    fitted = FittedRecipe(
-        recipe=recipe.to_dict(),
-        steps=recipe.steps,
-        states=states,
-        input_schema=schema_of(frame),
-        output_schema=schema_of(out),
-        report=RunReport(recipe=recipe.name, steps=reports),
-    )
-    return fitted, out
-
-
-def fit(
-    recipe: Recipe, data: Any, engine: str | None = None, batch_size: int | None = None
-) -> tuple[FittedRecipe, Any]:
-    """Fit on a frame (no split); on the streaming engine, batch by batch."""
-    from prepkit.engines import choose_engine
-
-    frame, back = to_polars(data)
-    choice = choose_engine(
-        engine or recipe.spec.engine, recipe.steps, None, None, batch_size or recipe.spec.batch_size
-    )
-    if choice.name == "memory":
-        fitted, out = fit_frame(recipe, frame)
-        return fitted, back(out)
-    from prepkit.engines.stream import run_streamed
-
-    run = run_streamed(
-        recipe, lambda: frame.iter_slices(choice.batch_size), context_for(recipe), source=None,
-        writers=None, class_columns=[], keep_frames=True, split=False,
-    )  # fmt: skip
-    run.fitted.report.engine = choice.as_dict()
-    return run.fitted, back(run.frames["train"])

@@ -5,18 +5,16 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from prepkit.checks import METRICS, CheckSpec
 from prepkit.columns import DTYPE_GROUPS, Selector
 from prepkit.errors import DataError, RecipeError, suggest
+from prepkit.split import SplitSpec
 from prepkit.steps.base import Step, all_steps
 from prepkit.yamlsource import check_data, line_of, load_value, load_yaml
-
-if TYPE_CHECKING:
-    from prepkit.fitted import FittedRecipe
-    from prepkit.runner import RunResult
 
 
 class DataSpec(BaseModel):
@@ -27,38 +25,6 @@ class DataSpec(BaseModel):
     path: str
     format: str | None = None
     options: dict[str, Any] = {}
-
-
-class SplitSpec(BaseModel):
-    """`split:` - hold out validation/test rows, or add a `fold` column for K-fold."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    valid: float = Field(0.0, ge=0, lt=1, description="fraction of rows for validation")
-    test: float = Field(0.0, ge=0, lt=1, description="fraction of rows for test")
-    stratify: bool = Field(False, description="keep the target's class proportions in each part")
-    group: str | None = Field(None, description="column whose values never span two parts")
-    shuffle: bool = True
-    seed: int | None = Field(None, description="defaults to the recipe seed")
-    kfold: int | None = Field(None, ge=2, description="add a `fold` column (0..K-1) instead")
-    fold_column: str = "fold"
-    method: Literal["auto", "random", "hash"] = Field(
-        "auto",
-        description="random: scikit-learn's shuffled split (memory engine); hash: each row's part "
-        "from a hash of its position (or group), streamable and the same on every engine; "
-        "auto: random on the memory engine, hash on the streaming engine",
-    )
-
-
-class CheckSpec(BaseModel):
-    """One quality gate: `{metric: rows_out, min: 1000}`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    metric: str
-    min: float | None = None
-    max: float | None = None
-    column: str | None = Field(None, description="limit a per-column metric to one column")
 
 
 class RecipeSpec(BaseModel):
@@ -301,8 +267,6 @@ def _set_override(data: dict[str, Any], assignment: str) -> None:
 
 
 def _check_checks(spec: RecipeSpec, problems: _Problems) -> None:
-    from prepkit.checks import METRICS
-
     for i, check in enumerate(spec.checks):
         if check.metric not in METRICS:
             problems.add(
@@ -353,45 +317,6 @@ class Recipe:
             for s in self.steps
         ]
         return data
-
-    # -- library API ----------------------------------------------------------------------------
-    def fit(
-        self, data: Any, *, engine: str | None = None, batch_size: int | None = None
-    ) -> FittedRecipe:
-        """Learn every step's state from `data` (the training frame) and return the fitted recipe.
-
-        `engine="stream"` fits batch by batch (`batch_size` rows), as `--engine stream` does;
-        the fitted recipe is the same.
-        """
-        from prepkit.pipeline import fit
-
-        return fit(self, data, engine=engine, batch_size=batch_size)[0]
-
-    def fit_transform(self, data: Any) -> Any:
-        """Fit on `data` and return it transformed, train-only steps included (same frame type)."""
-        from prepkit.pipeline import fit
-
-        return fit(self, data)[1]
-
-    def run(
-        self,
-        data: Any = None,
-        *,
-        output: str | Path | None = None,
-        write: bool = True,
-        engine: str | None = None,
-        batch_size: int | None = None,
-    ) -> RunResult:
-        """Do what `prepkit run` does: read, split, fit, apply, check and (optionally) write.
-
-        `engine`: memory, stream or auto (default: the recipe's `engine:`); `batch_size`: rows
-        per batch on the streaming engine.
-        """
-        from prepkit.runner import run_recipe
-
-        return run_recipe(
-            self, data, output=output, write=write, engine=engine, batch_size=batch_size
-        )
 
 
 def load_recipe(

@@ -16,12 +16,12 @@ from prepkit.dtypes import parse_dtype
 from prepkit.engines import EngineChoice, check_engine, choose_engine
 from prepkit.engines.stream import DEFAULT_BATCH_SIZE, run_streamed, scan_input
 from prepkit.errors import CheckFailed, PrepkitError, RecipeError
-from prepkit.fitted import FittedRecipe
+from prepkit.fitted import FittedRecipe, fit_frame
 from prepkit.frames import to_polars
 from prepkit.io import detect_format, read_table, separator_hint, source_name, write_table
 from prepkit.io.atomic import all_or_nothing, check_writable, same_file, write_text_atomic
 from prepkit.io.stream import BatchWriter, read_batches
-from prepkit.pipeline import context_for, fit_frame, require_rows
+from prepkit.pipeline import context_for, require_rows
 from prepkit.recipe import Recipe
 from prepkit.report import RunReport, merge_step_reports
 from prepkit.split import add_folds, hash_split_frame, split_frame
@@ -243,21 +243,34 @@ def run_recipe(
                     target = part_path(out_path, name, split)
                     write_table(out, target, out_fmt, out_options)
                     paths[name] = str(target)
-                if fitted_target is not None:
-                    fitted.save(fitted_target)
-                    report.fitted = str(fitted_target)
-            report.outputs = paths
-            report.seconds = round(time.perf_counter() - start, 4)
-            if write and report_target is not None:
-                write_report(report, Path(report_target))
+            _finish(report, fitted, paths, start, write and not failed, fitted_target,
+                    report_target if write else None)  # fmt: skip
         if failed:
-            names = "; ".join(c.message for c in failed)
-            error = CheckFailed(f"quality check failed: {names}", hint="no data output was written")
-            error.report = report
-            raise error
+            raise _checks_failed(report)
 
     frames: dict[str, Any] = outputs if back is None else {k: back(v) for k, v in outputs.items()}
     return RunResult(outputs=frames, fitted=fitted, report=report, paths=paths)
+
+
+def _finish(
+    report: RunReport, fitted: FittedRecipe, paths: dict[str, str], start: float,
+    save: bool, fitted_target: str | Path | None, report_target: str | Path | None,
+) -> None:  # fmt: skip
+    """The artifact (when the run succeeded) and the report, staged with the data outputs."""
+    if save and fitted_target is not None:
+        fitted.save(fitted_target)
+        report.fitted = str(fitted_target)
+    report.outputs = paths
+    report.seconds = round(time.perf_counter() - start, 4)
+    if report_target is not None:
+        write_report(report, Path(report_target))
+
+
+def _checks_failed(report: RunReport) -> CheckFailed:
+    names = "; ".join(c.message for c in report.failed_checks)
+    error = CheckFailed(f"quality check failed: {names}", hint="no data output was written")
+    error.report = report
+    return error
 
 
 def _run_streamed(
@@ -313,20 +326,10 @@ def _run_streamed(
                 transaction.discard()  # the data staged so far; the report is still written
             elif write:
                 paths = {part: str(part_path(out_path, part, split)) for part in names}
-                if fitted_target is not None:
-                    fitted.save(fitted_target)
-                    report.fitted = str(fitted_target)
-            report.outputs = paths
-            report.seconds = round(time.perf_counter() - start, 4)
-            if write and report_target is not None:
-                write_report(report, Path(report_target))
+            _finish(report, fitted, paths, start, write and not failed, fitted_target,
+                    report_target if write else None)  # fmt: skip
     if failed:
-        names_failed = "; ".join(c.message for c in failed)
-        error = CheckFailed(
-            f"quality check failed: {names_failed}", hint="no data output was written"
-        )
-        error.report = report
-        raise error
+        raise _checks_failed(report)
     outputs: dict[str, Any] = run.frames
     if back is not None:
         outputs = {k: back(v) for k, v in outputs.items()}

@@ -12,16 +12,35 @@ from __future__ import annotations
 import math
 import warnings
 import zlib
-from typing import TYPE_CHECKING
+from typing import Literal
 
 import numpy as np
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
 
 from prepkit.errors import DataError, RecipeError, suggest
 from prepkit.stats import splitmix64
 
-if TYPE_CHECKING:
-    from prepkit.recipe import SplitSpec
+
+class SplitSpec(BaseModel):
+    """`split:` - hold out validation/test rows, or add a `fold` column for K-fold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    valid: float = Field(0.0, ge=0, lt=1, description="fraction of rows for validation")
+    test: float = Field(0.0, ge=0, lt=1, description="fraction of rows for test")
+    stratify: bool = Field(False, description="keep the target's class proportions in each part")
+    group: str | None = Field(None, description="column whose values never span two parts")
+    shuffle: bool = True
+    seed: int | None = Field(None, description="defaults to the recipe seed")
+    kfold: int | None = Field(None, ge=2, description="add a `fold` column (0..K-1) instead")
+    fold_column: str = "fold"
+    method: Literal["auto", "random", "hash"] = Field(
+        "auto",
+        description="random: scikit-learn's shuffled split (memory engine); hash: each row's part "
+        "from a hash of its position (or group), streamable and the same on every engine; "
+        "auto: random on the memory engine, hash on the streaming engine",
+    )
 
 
 def _labels(frame: pl.DataFrame, column: str | None, what: str) -> np.ndarray | None:

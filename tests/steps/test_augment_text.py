@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 import prepkit
+from prepkit.api import fit
 from prepkit.errors import DataError, RecipeError
-from prepkit.pipeline import fit
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [

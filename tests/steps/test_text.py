@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 import prepkit
+from prepkit.api import fit
 from prepkit.errors import DataError, RecipeError
-from prepkit.pipeline import fit
 from prepkit.steps.text import lsh_params, minhash_signatures, shingle_table
 
 

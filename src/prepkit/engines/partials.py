@@ -30,13 +30,13 @@ from prepkit.engines.statistics import (
     Moments,
     Quantiles,
     Request,
-    counted_expr,
     distinct_expr,
     infinity_exprs,
     missing_expr,
     moment_answer,
     moment_exprs,
     moment_parts,
+    value_counts,
 )
 from prepkit.stats import _SLACK, _lerp, _runs
 from prepkit.stats import splitmix64 as _hash
@@ -120,16 +120,7 @@ def _single_pass(batches: Batches, requests: list[Request]) -> dict[Request, Any
                     "rows": seen["rows"] + batch.height,
                 }
         if counted:
-            lazy = batch.lazy()
-            found = pl.collect_all(
-                [
-                    lazy.group_by(counted_expr(schema, r.column).alias("value")).agg(
-                        pl.len().alias("n")
-                    )
-                    for r in counted
-                ]
-            )
-            for r, part in zip(counted, found, strict=True):
+            for r, part in zip(counted, value_counts(batch, counted), strict=True):
                 if r in tallies:
                     part = (
                         pl.concat([tallies[r], part.cast(tallies[r].schema)])

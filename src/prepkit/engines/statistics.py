@@ -220,6 +220,17 @@ def distinct_expr(schema: pl.Schema, column: str, limit: int, key: str) -> pl.Ex
     return values.implode().alias(f"{key}:distinct")
 
 
+def value_counts(frame: pl.DataFrame, requests: list[Counts]) -> list[pl.DataFrame]:
+    """Per request, a frame of each `value` and its count `n`, the group-bys run in parallel."""
+    lazy, schema = frame.lazy(), frame.schema
+    return pl.collect_all(
+        [
+            lazy.group_by(counted_expr(schema, r.column).alias("value")).agg(pl.len().alias("n"))
+            for r in requests
+        ]
+    )
+
+
 def compute(frame: pl.DataFrame, requests: list[Request]) -> dict[Request, Any]:
     """Answer `requests` from one in-memory frame: one parallel select for the single-number
     statistics, parallel group-bys for counts, selection for quantiles."""
@@ -239,16 +250,7 @@ def compute(frame: pl.DataFrame, requests: list[Request]) -> dict[Request, Any]:
     out: dict[Request, Any] = {}
     counted = [r for r in unique if isinstance(r, Counts)]
     if counted:
-        lazy = frame.lazy()
-        results = pl.collect_all(
-            [
-                lazy.group_by(counted_expr(schema, r.column).alias("value")).agg(
-                    pl.len().alias("n")
-                )
-                for r in counted
-            ]
-        )
-        for r, result in zip(counted, results, strict=True):
+        for r, result in zip(counted, value_counts(frame, counted), strict=True):
             out[r] = dict(zip(result["value"].to_list(), result["n"].to_list(), strict=True))
     by_qs: dict[tuple[float, ...], list[str]] = {}
     for r in unique:

@@ -160,23 +160,25 @@ def _apply_transform(
     return lambda: lambda batch: step.apply(batch, state, ctx)
 
 
-def _keep_positions(drop: np.ndarray) -> Callable[[], Transform]:
-    """A filter that drops rows by their position in the stream (positions sorted)."""
+def _by_position(positions: np.ndarray, keep: bool) -> Callable[[], Transform]:
+    """A transform that keeps (or drops) the rows at `positions` (sorted) of the stream."""
 
     def make() -> Transform:
         seen = 0
 
-        def keep(batch: pl.DataFrame) -> pl.DataFrame:
+        def select(batch: pl.DataFrame) -> pl.DataFrame:
             nonlocal seen
             start, seen = seen, seen + batch.height
-            lo, hi = np.searchsorted(drop, [start, seen])
+            lo, hi = np.searchsorted(positions, [start, seen])
+            if keep:
+                return batch[positions[lo:hi] - start]
             if lo == hi:
                 return batch
             mask = np.ones(batch.height, dtype=bool)
-            mask[drop[lo:hi] - start] = False
+            mask[positions[lo:hi] - start] = False
             return batch.filter(pl.Series(mask))
 
-        return keep
+        return select
 
     return make
 
@@ -188,36 +190,28 @@ def _duplicates_to_drop(table: StreamedTable, step: Step, state: dict[str, Any])
     subset = state["subset"]
     if not subset:
         return np.empty(0, dtype=np.int64)
-    hashes = np.concatenate(
-        [duplicate_keys(b, subset).hash_rows().to_numpy() for b in table.batches()]
-        or [np.empty(0, dtype=np.uint64)]
-    )
-    ordered = np.sort(hashes)
+    # 8 bytes a row, twice at the peak (the hashes per batch, then one sorted copy)
+    chunks = [duplicate_keys(b, subset).hash_rows().to_numpy() for b in table.batches()]
+    ordered = np.concatenate(chunks or [np.empty(0, dtype=np.uint64)])
+    ordered.sort()
     repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
     if not len(repeated):
         return np.empty(0, dtype=np.int64)
-    candidates = np.flatnonzero(np.isin(hashes, repeated))
-    del hashes, ordered
+    found, start = [], 0
+    for (
+        chunk
+    ) in chunks:  # the rows whose hash repeats, a batch at a time (no row-sized temporaries)
+        at = np.minimum(np.searchsorted(repeated, chunk), len(repeated) - 1)
+        found.append(np.flatnonzero(repeated[at] == chunk) + start)
+        start += len(chunk)
+    del chunks
+    candidates = np.concatenate(found)
     rows = pl.concat(
-        [b.select(subset) for b in table.then(_select_positions(candidates)).batches()]
+        [b.select(subset) for b in table.then(_by_position(candidates, keep=True)).batches()]
     )
     kept = keep_exact(duplicate_keys(rows, subset), step.params.keep).to_numpy()
     return candidates[~kept]
-
-
-def _select_positions(positions: np.ndarray) -> Callable[[], Transform]:
-    def make() -> Transform:
-        seen = 0
-
-        def take(batch: pl.DataFrame) -> pl.DataFrame:
-            nonlocal seen
-            start, seen = seen, seen + batch.height
-            lo, hi = np.searchsorted(positions, [start, seen])
-            return batch[positions[lo:hi] - start]
-
-        return take
-
-    return make
 
 
 @dataclass
@@ -257,7 +251,7 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
         elif requests is None:  # drop_duplicates: exact over all batches, then filtered by position
             state = plain_state(guard_step(step, number, "fitting", step.fit, sample, ctx), step.id)
             dropped = _duplicates_to_drop(table, step, state)
-            table = table.then(_keep_positions(dropped))
+            table = table.then(_by_position(dropped, keep=False))
         else:
             answers = guard_step(step, number, "fitting", compute_batches, table.batches, requests)
             state = guard_step(step, number, "fitting", step.fit_from, sample, answers, ctx)
@@ -277,7 +271,7 @@ class TrainingApplier:
 
     def __init__(self, steps: list[Step], fit: StreamFit, base: StepContext) -> None:
         self.steps, self.fit, self.base = steps, fit, base
-        self.filters = [None if d is None else _keep_positions(d)() for d in fit.dropped]
+        self.filters = [None if d is None else _by_position(d, keep=False)() for d in fit.dropped]
 
     def __call__(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, list[StepReport]]:
         from prepkit.pipeline import guard_step, record_step
