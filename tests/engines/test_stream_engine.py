@@ -126,6 +126,24 @@ STEPS = {
         {"step": "drop_duplicates", "subset": ["city", "n"], "keep": "last"}
     ],
     "class_weights": [{"step": "class_weights"}],
+    "undersample": [
+        {"step": "impute", "columns": "numeric"},
+        {"step": "undersample", "columns": "numeric"},
+    ],
+    "undersample_ratio_replacement": [
+        {"step": "impute", "columns": ["x", "n"]},
+        {
+            "step": "undersample",
+            "columns": ["x", "n"],
+            "sampling_strategy": 0.5,
+            "replacement": True,
+        },
+    ],
+    "undersample_then_scale": [
+        {"step": "impute", "columns": ["x", "y", "n"]},
+        {"step": "undersample", "columns": ["x", "y", "n"], "sampling_strategy": {"false": 9000}},
+        {"step": "scale", "columns": ["x", "y", "n"]},
+    ],
     "chain": [
         {"step": "drop_duplicates"},
         {"step": "outliers", "columns": "numeric", "method": "iqr"},
@@ -233,3 +251,20 @@ def test_stream_refuses_steps_that_need_all_rows(tmp_path: Path):
     assert result.exit_code == 1
     assert "step 2 'label_issues_2'" in result.output and "--engine memory" in result.output
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_undersample_refuses_gaps_and_missing_labels_on_both_engines():
+    frame = make_frame(3_000)  # x has NaN
+    recipe = prepkit.load_recipe(
+        {"target": "label", "steps": [{"step": "undersample", "columns": ["x"]}]}
+    )
+    for engine in ("memory", "stream"):
+        with pytest.raises(prepkit.DataError, match=r"missing values in feature columns: x \("):
+            recipe.run(frame, write=False, engine=engine, batch_size=512)
+    unlabeled = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise(pl.col("label")).alias("label"),
+        pl.col("x").fill_nan(0.0).fill_null(0.0),
+    )
+    for engine in ("memory", "stream"):
+        with pytest.raises(prepkit.DataError, match="target 'label' has 1 missing labels"):
+            recipe.run(unlabeled, write=False, engine=engine, batch_size=512)

@@ -216,11 +216,12 @@ def _duplicates_to_drop(table: StreamedTable, step: Step, state: dict[str, Any])
 
 @dataclass
 class StreamFit:
-    """What fitting produced: per step its state, the rows it drops by position (drop_duplicates),
-    the warnings it raised and the seconds it took; and the input schema."""
+    """What fitting produced: per step its state, how it selects rows by position when it does
+    (drop_duplicates, under-samplers), the warnings it raised and the seconds it took; and the
+    input schema."""
 
     states: list[dict[str, Any]]
-    dropped: list[np.ndarray | None]
+    selections: list[Callable[[], Transform] | None]
     warnings: list[list[str]]
     seconds: list[float]
     input_schema: pl.Schema
@@ -238,7 +239,7 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
         start = time.perf_counter()
         sample = table.sample()
         requests = guard_step(step, number, "fitting", step.statistics, sample, ctx)
-        dropped = None
+        selection = None
         if step in blocking:
             raise DataError(
                 f"step {number} '{step.id}': {step.name} needs all training rows at once, "
@@ -250,15 +251,23 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
             table = table.then(_apply_transform(step, state, ctx))
         elif requests is None:  # drop_duplicates: exact over all batches, then filtered by position
             state = plain_state(guard_step(step, number, "fitting", step.fit, sample, ctx), step.id)
-            dropped = _duplicates_to_drop(table, step, state)
-            table = table.then(_by_position(dropped, keep=False))
+            selection = _by_position(_duplicates_to_drop(table, step, state), keep=False)
+            table = table.then(selection)
         else:
             answers = guard_step(step, number, "fitting", compute_batches, table.batches, requests)
             state = guard_step(step, number, "fitting", step.fit_from, sample, answers, ctx)
             state = plain_state(state, step.id)
-            table = table.then(_apply_transform(step, state, ctx))
+            columns = step.selects_rows_by(state)
+            if columns:  # an under-sampler: the rows it keeps, from a few columns of all rows
+                collected = pl.concat([b.select(columns) for b in table.batches()])
+                kept = guard_step(step, number, "fitting", step.rows_kept, collected, state, ctx)
+                del collected
+                selection = _by_position(np.asarray(kept, dtype=np.int64), keep=True)
+                table = table.then(selection)
+            else:
+                table = table.then(_apply_transform(step, state, ctx))
         fit.states.append(state)
-        fit.dropped.append(dropped)
+        fit.selections.append(selection)
         fit.warnings.append(list(ctx.warnings))
         fit.seconds.append(time.perf_counter() - start)
     return fit
@@ -267,11 +276,11 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
 class TrainingApplier:
     """The training rows through every fitted step, batch by batch, in one pass: each call
     returns the batch's output and its step reports (train-only steps included, as when fitting
-    in memory; `drop_duplicates` drops the rows it found by position)."""
+    in memory; `drop_duplicates` and under-samplers select the rows they chose by position)."""
 
     def __init__(self, steps: list[Step], fit: StreamFit, base: StepContext) -> None:
         self.steps, self.fit, self.base = steps, fit, base
-        self.filters = [None if d is None else _by_position(d, keep=False)() for d in fit.dropped]
+        self.filters = [None if make is None else make() for make in fit.selections]
 
     def __call__(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, list[StepReport]]:
         from prepkit.pipeline import guard_step, record_step

@@ -247,6 +247,17 @@ class Step:
         """The state from the answers to `statistics`' requests (`frame` as there)."""
         raise NotImplementedError(f"{type(self).__name__} defines statistics but not fit_from")
 
+    def selects_rows_by(self, state: dict[str, Any]) -> list[str] | None:
+        """For a train-only step that keeps some of the training rows, chosen from a few of its
+        columns only (an under-sampler: the labels): those columns. The streaming engine then
+        collects just them, over every training row, and keeps the rows `rows_kept` says."""
+        return None
+
+    def rows_kept(self, columns: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> Any:
+        """Ascending positions of the rows kept (repeats allowed), from `selects_rows_by`'s
+        columns of every training row; the same rows `apply` keeps on the whole frame."""
+        raise NotImplementedError(f"{type(self).__name__} selects rows but not rows_kept")
+
     def fit_transform(
         self, frame: pl.DataFrame, ctx: StepContext
     ) -> tuple[dict[str, Any], pl.DataFrame]:

@@ -27,6 +27,7 @@ import polars as pl
 from pydantic import Field
 
 from prepkit.columns import Selector, dtype_group, select_columns
+from prepkit.engines.statistics import Counts, Missing
 from prepkit.errors import DataError, suggest
 from prepkit.steps.base import Column, Step, StepContext, StepParams, StepState, register
 
@@ -192,7 +193,11 @@ class Resampler(Step):
             ctx.warn("no training rows: nothing to resample")
             return state
         self._check_missing(frame, features, target)
-        y = _labels(frame[target])
+        return self._decide(state, _labels(frame[target]), ctx)
+
+    def _decide(self, state: dict[str, Any], y: np.ndarray, ctx: StepContext) -> dict[str, Any]:
+        """The sampler and its settings, from the training labels `y` (no missing labels)."""
+        target = state["target"]
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) < 2:
             raise DataError(
@@ -205,7 +210,7 @@ class Resampler(Step):
         sizes = {_key(c): int(n) for c, n in zip(classes, counts, strict=True)}
         resampled = {_key(c): sizes[_key(c)] for c, n in targets.items() if n > 0}
         state["neighbours"] = self._neighbours(resampled, sizes, ctx)
-        state["sampler"] = self._sampler_name(features, categorical)
+        state["sampler"] = self._sampler_name(state["features"], state["categorical"])
         return state
 
     def _features(
@@ -243,6 +248,9 @@ class Resampler(Step):
             return (col.is_null() | col.is_nan()) if schema[c].is_float() else col.is_null()
 
         counts = frame.select(missing(c).sum().alias(c) for c in features).row(0, named=True)
+        self._refuse_missing(counts, target, frame[target].null_count())
+
+    def _refuse_missing(self, counts: dict[str, int], target: str, n_missing: int) -> None:
         bad = {c: n for c, n in counts.items() if n}
         if bad:
             listed = ", ".join(f"{c} ({n})" for c, n in bad.items())
@@ -250,7 +258,6 @@ class Resampler(Step):
                 f"missing values in feature columns: {listed}; {self.name} cannot resample rows with gaps",
                 hint="impute first (add an `impute` step before this one), or leave those columns out",
             )
-        n_missing = frame[target].null_count()
         if n_missing:
             raise DataError(
                 f"target '{target}' has {n_missing} missing labels",
@@ -664,6 +671,41 @@ class Undersample(Undersampler):
         replacement: bool = Field(False, description="Draw rows with replacement.")
 
     sampler_class = "RandomUnderSampler"
+
+    # which rows it keeps depends on the labels only: the streaming engine collects the target
+    # column of every training row (not the features) and keeps exactly the rows kept here
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Any]:
+        target = ctx.require_target(frame, self.name)
+        features, _ = self._features(frame, ctx, target)
+        return [Counts(target), *(Missing(c) for c in features)]
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
+        target = ctx.require_target(frame, self.name)
+        features, categorical = self._features(frame, ctx, target)
+        state: dict[str, Any] = {"target": target, "features": features,
+                                 "categorical": categorical, "sampler": None, "neighbours": {}}  # fmt: skip
+        counts = answers[Counts(target)]
+        if not features:
+            return state
+        if not counts:
+            ctx.warn("no training rows: nothing to resample")
+            return state
+        missing = {c: answers[Missing(c)]["missing"] for c in features}
+        self._refuse_missing(missing, target, counts.get(None, 0))
+        labels = pl.Series(target, list(counts), dtype=frame.schema[target])
+        repeats = np.repeat(np.arange(len(counts)), list(counts.values()))
+        return self._decide(state, _labels(labels.gather(repeats)), ctx)
+
+    def selects_rows_by(self, state: dict[str, Any]) -> list[str] | None:
+        return [state["target"]] if state.get("sampler") else None
+
+    def rows_kept(
+        self, labels: pl.DataFrame, state: dict[str, Any], ctx: StepContext
+    ) -> np.ndarray:
+        y = _labels(labels[state["target"]])
+        return self.resample(np.empty((len(y), 0)), y, self._strategy(y), state, [], ctx.seed).kept
 
     def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
         from imblearn.under_sampling import RandomUnderSampler
