@@ -82,14 +82,23 @@ def _merge_moments(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any
     }
 
 
-def _single_pass(batches: Batches, requests: list[Request]) -> dict[Request, Any]:
+def _single_pass(
+    batches: Batches, requests: list[Request], samples: list[_Search] | None = None
+) -> dict[Request, Any]:
     simple = [r for r in requests if isinstance(r, (Moments, Missing, Infinities))]
     counted = [r for r in requests if isinstance(r, Counts)]
     distinct = [r for r in requests if isinstance(r, Distinct)]
     out: dict[Request, Any] = {}
     tallies: dict[Counts, pl.DataFrame] = {}
     values_seen: dict[Distinct, pl.Series | None] = {}
+    samples = samples or []
+    offset = 0
     for batch in batches():
+        if samples:
+            hashes = _hash(np.arange(offset, offset + batch.height, dtype=np.uint64))
+            for s in samples:
+                s.sample(_values(batch, s.column), hashes)
+        offset += batch.height
         schema = batch.schema
         exprs: list[pl.Expr] = []
         for i, r in enumerate(simple):
@@ -148,6 +157,8 @@ def _single_pass(batches: Batches, requests: list[Request]) -> dict[Request, Any
     for r in distinct:
         values = values_seen.get(r, pl.Series([]))
         out[r] = None if values is None else values.to_list()
+    for s in samples:
+        s.end_sample()
     return out
 
 
@@ -204,6 +215,27 @@ class _Search:
         self.at_or_below = self.equal_lo = self.equal_hi = self.inside = 0
         self.kept, self.kept_hash = [], []
 
+    def sample(self, x: np.ndarray, hashes: np.ndarray) -> None:
+        """Keep the sampled values of one batch (the SAMPLE smallest hashes inside the bounds)."""
+        inside = ~np.isnan(x)
+        if self.lo is not None:
+            self.at_or_below += int((x <= self.lo).sum())
+            inside &= x > self.lo
+        if self.hi is not None:
+            inside &= x < self.hi
+        self.inside += int(inside.sum())
+        values, h = _bottom_k(x[inside], hashes[inside], SAMPLE)
+        self.kept.append(values)
+        self.kept_hash.append(h)
+        if sum(len(v) for v in self.kept) > 4 * SAMPLE:
+            merged = _bottom_k(np.concatenate(self.kept), np.concatenate(self.kept_hash), SAMPLE)
+            self.kept, self.kept_hash = [merged[0]], [merged[1]]
+
+    def end_sample(self) -> None:
+        if self.kept:
+            values, _ = _bottom_k(np.concatenate(self.kept), np.concatenate(self.kept_hash), SAMPLE)
+            self.kept, self.kept_hash = [np.sort(values)], []
+
 
 def _bottom_k(values: np.ndarray, hashes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if len(hashes) <= k:
@@ -225,19 +257,7 @@ def _pass(batches: Batches, searches: list[_Search]) -> None:
             if x is None:
                 x = columns[s.column] = _values(batch, s.column)
             if s.mode == "sample":
-                inside = ~np.isnan(x)
-                if s.lo is not None:
-                    s.at_or_below += int((x <= s.lo).sum())
-                    inside &= x > s.lo
-                if s.hi is not None:
-                    inside &= x < s.hi
-                s.inside += int(inside.sum())
-                values, h = _bottom_k(x[inside], hashes[inside], SAMPLE)
-                s.kept.append(values)
-                s.kept_hash.append(h)
-                if sum(len(v) for v in s.kept) > 4 * SAMPLE:
-                    merged = _bottom_k(np.concatenate(s.kept), np.concatenate(s.kept_hash), SAMPLE)
-                    s.kept, s.kept_hash = [merged[0]], [merged[1]]
+                s.sample(x, hashes)
             else:
                 assert s.lo is not None and s.hi is not None
                 s.at_or_below += int((x < s.lo).sum())
@@ -246,18 +266,24 @@ def _pass(batches: Batches, searches: list[_Search]) -> None:
                     s.equal_hi += int((x == s.hi).sum())
                 s.kept.append(x[(x > s.lo) & (x < s.hi)])
     for s in searches:
-        if s.mode == "sample" and s.kept:
-            values, _ = _bottom_k(np.concatenate(s.kept), np.concatenate(s.kept_hash), SAMPLE)
-            s.kept = [np.sort(values)]
+        if s.mode == "sample":
+            s.end_sample()
 
 
 def _order_statistics(
-    batches: Batches, wanted: dict[str, list[int]]
+    batches: Batches, wanted: dict[str, list[int]], samples: dict[str, _Search]
 ) -> dict[str, dict[int, float]]:
-    """The k-th smallest non-missing values (0-based ranks) of each column, exactly."""
+    """The k-th smallest non-missing values (0-based ranks) of each column, exactly.
+
+    `samples` holds each column's first sample, taken in the pass that counted its values.
+    """
     found: dict[str, dict[int, float]] = {c: {} for c in wanted}
-    searches = [_Search(c, list(range(a, b + 1))) for c, ranks in wanted.items()
-                for a, b in _runs(sorted(set(ranks)))]  # fmt: skip
+    first = [_Search(c, list(range(a, b + 1))) for c, ranks in wanted.items()
+             for a, b in _runs(sorted(set(ranks)))]  # fmt: skip
+    searches: list[_Search] = []
+    for s in first:
+        s.inside, s.kept = samples[s.column].inside, samples[s.column].kept
+        searches += _after_sample(s, found, WINDOW_BUDGET // max(1, len(first)))
     for _ in range(64):  # each round narrows every search; a handful of rounds is the norm
         if not searches:
             return found
@@ -319,8 +345,9 @@ def _after_collect(s: _Search, found: dict[str, dict[int, float]]) -> list[_Sear
 
 
 def _quantiles(
-    batches: Batches, requests: list[Quantiles], counts: dict[str, int]
-) -> dict[Request, Any]:
+    batches: Batches, requests: list[Quantiles], counts: dict[str, int],
+    samples: dict[str, _Search],
+) -> dict[Request, Any]:  # fmt: skip
     wanted: dict[str, list[int]] = {}
     plans: dict[Quantiles, list[tuple[int, float]]] = {}
     for r in requests:
@@ -331,7 +358,7 @@ def _quantiles(
         lower = [int(np.floor(p)) for p in positions]
         plans[r] = list(zip(lower, positions, strict=True))
         wanted.setdefault(r.column, []).extend(k for lo in lower for k in (lo, min(lo + 1, n - 1)))
-    stats = _order_statistics(batches, wanted)
+    stats = _order_statistics(batches, wanted, samples)
     out: dict[Request, Any] = {}
     for r in requests:
         if r not in plans:
@@ -348,8 +375,10 @@ def compute_batches(batches: Batches, requests: list[Request]) -> dict[Request, 
     wanted = [r for r in unique if isinstance(r, Quantiles)]
     first = [r for r in unique if not isinstance(r, Quantiles)]
     first += [Moments(c) for c in dict.fromkeys(r.column for r in wanted)]
-    out = _single_pass(batches, list(dict.fromkeys(first)))
+    # the first pass also takes the sample that brackets the quantiles' ranks
+    samples = {c: _Search(c, []) for c in dict.fromkeys(r.column for r in wanted)}
+    out = _single_pass(batches, list(dict.fromkeys(first)), list(samples.values()))
     if wanted:
         counts = {r.column: out[Moments(r.column)]["count"] for r in wanted}
-        out.update(_quantiles(batches, wanted, counts))
+        out.update(_quantiles(batches, wanted, counts, samples))
     return {r: out[r] for r in unique}
