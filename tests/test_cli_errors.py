@@ -181,8 +181,8 @@ def test_folder_input_to_a_table_recipe(work):
     before = files_under(work)
     result = invoke("run", "r.yaml", "-i", "sample_data/images", "-o", "o.csv")
     assert_clean_error(
-        result, 1, "input sample_data/images is a folder, but this recipe has no image steps",
-        "reading a folder of Parquet/CSV parts is not supported yet",
+        result, 1, "input sample_data/images is a folder with no table files in it, but this recipe has no image",
+        "or a folder of Parquet/CSV parts",
     )  # fmt: skip
     assert "seed" not in result.stderr
     (work / "parts.csv").mkdir()

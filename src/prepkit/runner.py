@@ -20,6 +20,7 @@ from prepkit.fitted import FittedRecipe, fit_frame
 from prepkit.frames import to_polars
 from prepkit.io import detect_format, read_table, separator_hint, source_name, write_table
 from prepkit.io.atomic import all_or_nothing, check_writable, same_file, write_text_atomic
+from prepkit.io.parts import is_glob
 from prepkit.io.stream import BatchWriter, read_batches
 from prepkit.pipeline import context_for, require_rows
 from prepkit.recipe import Recipe
@@ -521,7 +522,12 @@ def _apply_in_batches(
     report: RunReport | None = None
     rows_in = rows_out = width_in = width_out = 0
     with BatchWriter(output, out_fmt).open() as writer:
-        for batch in read_batches(input, fmt, options, batch_size, schema):
+        many = str(input) != "-" and (is_glob(input) or Path(input).is_dir())
+        batches = (
+            scan_input(input, fmt, options, batch_size)() if many
+            else read_batches(input, fmt, options, batch_size, schema)
+        )  # fmt: skip
+        for batch in batches:
             out, batch_report = fitted.transform_frame(batch, workdir=workdir, source=source)
             writer.write(out)
             if report is None:

@@ -169,4 +169,4 @@ def choose_engine(
 
 
 def _mib(n: float) -> str:
-    return f"{n / 2**20:,.0f} MiB"
+    return f"{n / 2**20:,.0f} MiB" if n >= 2**20 else "under 1 MiB"

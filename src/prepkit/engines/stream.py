@@ -31,93 +31,44 @@ DEFAULT_BATCH_SIZE = 250_000
 Transform = Callable[[pl.DataFrame], pl.DataFrame]
 
 
-SCANNERS = {
-    "csv": lambda path, o: pl.scan_csv(path, **{"separator": ",", **o}),
-    "tsv": lambda path, o: pl.scan_csv(path, **{"separator": "\t", **o}),
-    "parquet": lambda path, o: pl.scan_parquet(path, **o),
-    "arrow": lambda path, o: pl.scan_ipc(path, **o),
-    "ndjson": lambda path, o: pl.scan_ndjson(path, **o),
-}
-_PARTS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".arrow": "arrow", ".ipc": "arrow",
-          ".feather": "arrow", ".ndjson": "ndjson", ".jsonl": "ndjson"}  # fmt: skip
-
-
-def _parts_format(path: Path, fmt: str | None) -> str:
-    """The format of a folder's part files (a hive-partitioned data set, say)."""
-    if fmt is not None:
-        return fmt
-    found = {_PARTS[f.suffix] for f in path.rglob("*") if f.is_file() and f.suffix in _PARTS}
-    if len(found) != 1:
-        raise DataError(
-            f"cannot tell the format of the parts in folder {path}"
-            + (f": found {', '.join(sorted(found))}" if found else ": no data files in it"),
-            hint="give --format (or `format:` in the recipe), and keep one format per folder",
-        )
-    return found.pop()
-
-
 def scan_input(
     path: str | Path, fmt: str | None, options: dict[str, Any], batch_size: int
 ) -> Callable[[], Iterator[pl.DataFrame]]:
-    """Passes over an input, batch by batch, through polars' streaming engine: a file, a glob
-    (`data/part-*.parquet`) or a folder of parts (hive partitions become columns).
+    """Passes over an input, batch by batch: a file, a glob (`data/part-*.parquet`) or a folder
+    of parts (hive partitions become columns). Each call of the returned function starts a pass.
 
-    Standard input and formats that cannot be scanned (JSON arrays) are read once, whole, and
-    sliced. Each call of the returned function starts a new pass.
+    One CSV, Parquet or Arrow file goes through pyarrow's readers, which hold one block or row
+    group at a time (polars' `collect_batches` reads ahead: 870 vs 420 MiB on a 20M-row Parquet
+    file), with the dtypes polars infers for the whole file, as the memory engine reads it; globs,
+    folders and NDJSON through polars' streaming engine. Standard input and formats that cannot
+    be scanned (JSON arrays) are read once, whole, and sliced.
     """
-    from prepkit.io import CSV_READ_OPTIONS, check_options, detect_format, read_table, source_name
+    from prepkit.io import detect_format, read_table, source_name
+    from prepkit.io.parts import SCANNERS, is_glob, scan_error, scan_parts
+    from prepkit.io.stream import read_batches
 
     text = str(path)
-    folder = text != "-" and Path(text).is_dir()
-    glob = any(ch in text for ch in "*?[")
-    fmt = _parts_format(Path(text), fmt) if folder else detect_format(path, fmt)
+    many = text != "-" and (Path(text).is_dir() or is_glob(text))
+    fmt = detect_format(path, fmt, images=False)
     if text == "-" or fmt not in SCANNERS:
         frame = read_table(path, fmt, options)
         return lambda: frame.iter_slices(batch_size)
+    if not many:
+        if not Path(text).is_file():
+            read_table(path, fmt, options)  # the reader's own clear error for a missing file
+        if fmt != "ndjson":
+            schema = dict(scan_parts(path, fmt, options).collect_schema())
+            return lambda: read_batches(path, fmt, options, batch_size, schema)
+    lazy = scan_parts(path, fmt, options)
     name = source_name(path)
-    opts = dict(options)
-    columns = None
-    if fmt in ("csv", "tsv"):
-        opts = check_options(opts, CSV_READ_OPTIONS, "CSV read")
-        opts.setdefault("infer_schema_length", 10_000)
-        columns = opts.pop("columns", None)
-        opts.pop("raise_if_empty", None)
-    if (folder or glob) and fmt == "parquet":
-        opts.setdefault("hive_partitioning", True)
-    if not (folder or glob) and not Path(text).is_file():
-        read_table(path, fmt, options)  # the reader's own clear error for a missing file
-    try:
-        lazy = SCANNERS[fmt](f"{text}/**/*" if folder and fmt != "parquet" else text, opts)
-        if columns is not None:
-            lazy = lazy.select(columns)
-        lazy.collect_schema()
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise _scan_error(name, fmt, exc) from None
-
-    if not (folder or glob) and fmt in ("csv", "tsv", "parquet", "arrow"):
-        # one file: pyarrow's readers hold one block or row group at a time (polars'
-        # collect_batches reads ahead: 870 vs 420 MiB on a 20M-row Parquet file); the dtypes are
-        # those polars infers for the whole file, as the memory engine reads it
-        from prepkit.io.stream import read_batches
-
-        schema = dict(lazy.collect_schema())
-        return lambda: read_batches(path, fmt, options, batch_size, schema)
 
     def passes() -> Iterator[pl.DataFrame]:
         try:
             yield from lazy.collect_batches(chunk_size=batch_size)
         except (pl.exceptions.PolarsError, OSError) as exc:
-            raise _scan_error(name, fmt, exc) from None
+            raise scan_error(name, fmt, exc) from None
 
     return passes
-
-
-def _scan_error(name: str, fmt: str, exc: BaseException) -> DataError:
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DataError(
-        f"cannot read {name} as {fmt}: {detail}",
-        hint="check the path, the format (--format / recipe `format:`) and the reader options",
-    )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import polars as pl
 from prepkit.errors import DataError, RecipeError, suggest
 from prepkit.images import IMAGE_PATH, ROOT
 from prepkit.io.atomic import atomic_path
+from prepkit.io.parts import is_glob, parts_format, scan_error, scan_parts
 
 EXTENSIONS = {
     ".csv": "csv",
@@ -106,6 +107,9 @@ def detect_format(
             raise _table_output_for_images(path)
         return "csv"
     p = Path(path)
+    parts = parts_format(p) if p.is_dir() and not writing and not images else None
+    if parts is not None:
+        return parts  # a folder of table parts (hive-partitioned, say)
     if images is None:
         if p.is_dir() or not p.suffix:
             return "images"  # a folder of class folders, or a manifest (prepkit.io.images)
@@ -121,9 +125,10 @@ def detect_format(
                 hint=f"give a file path, e.g. {p / 'clean.parquet'}",
             )
         raise DataError(
-            f"input {p} is a folder, but this recipe has no image steps: it reads one table file "
-            f"({', '.join(TABLE_FORMATS)})",
-            hint="give the path of a file; reading a folder of Parquet/CSV parts is not supported yet",
+            f"input {p} is a folder with no table files in it, but this recipe has no image "
+            f"steps: it reads a table ({', '.join(TABLE_FORMATS)}), or a folder of its parts",
+            hint="give the path of a file, a glob such as 'data/part-*.parquet', or a folder "
+            "of Parquet/CSV parts",
         )
     elif not p.suffix:
         option = "--output-format" if writing else "--format"
@@ -359,6 +364,11 @@ def read_table(
 
         return read_images(Path(path), options)
     name = source_name(path)
+    if str(path) != "-" and (is_glob(path) or Path(path).is_dir()):
+        try:
+            return scan_parts(path, fmt, options).collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise scan_error(name, fmt, exc) from None
     source = _open_source(path, fmt)
     if fmt == "json":
         _check_json_records(source, name)
