@@ -374,11 +374,12 @@ def run_streamed(
             shape["rows"] += frame.height
         piece = summarize(out, class_columns)
         summary = piece if summary is None else summary + piece
-    steps = []
-    for name in ("train", "valid", "test"):
-        steps.extend(totals[name] or [])
-    for report, warnings, seconds in zip(steps, fit.warnings, fit.seconds, strict=False):
+    # the training reports also carry what fitting warned and the time it took
+    for report, warnings, seconds in zip(
+        totals["train"] or [], fit.warnings, fit.seconds, strict=True
+    ):
         report.warnings = list(dict.fromkeys([*warnings, *report.warnings]))
         report.seconds = round(report.seconds + seconds, 4)
+    steps = [r for name in ("train", "valid", "test") for r in totals[name] or []]
     fitted.report.steps = steps
     return StreamedRun(fitted, steps, parts, summary, {k: pl.concat(v) for k, v in frames.items()})
