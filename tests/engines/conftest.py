@@ -8,20 +8,26 @@ import polars as pl
 import pytest
 
 from prepkit.engines.partials import compute_batches
+from prepkit.errors import DataError
 from prepkit.pipeline import context_for
 from prepkit.steps.base import plain_state
 
 
-def state_over_batches(recipe, frame: pl.DataFrame, rows: int) -> dict:
-    """The state of the recipe's first step fitted from answers computed over `frame` cut into
-    batches of `rows` rows, as the streaming engine does (it sees only the first batch)."""
+def fit_over_batches(recipe, frame: pl.DataFrame, rows: int) -> tuple[dict, list[str]]:
+    """The state and warnings of the recipe's first step fitted from answers computed over
+    `frame` cut into batches of `rows` rows, as the streaming engine does (it sees only the
+    first batch)."""
     step = recipe.steps[0]
     ctx = replace(context_for(recipe), step_id=step.id, fitting=True)
     first = frame.head(rows)
     requests = step.statistics(first, ctx)
     assert requests is not None, f"{step.name} does not say what it learns from"
     answers = compute_batches(lambda: iter(frame.iter_slices(rows)), requests)
-    return plain_state(step.fit_from(first, answers, ctx), step.id)
+    return plain_state(step.fit_from(first, answers, ctx), step.id), ctx.warnings
+
+
+def state_over_batches(recipe, frame: pl.DataFrame, rows: int) -> dict:
+    return fit_over_batches(recipe, frame, rows)[0]
 
 
 def same_state(a, b, rel: float = 1e-12) -> bool:
@@ -33,6 +39,30 @@ def same_state(a, b, rel: float = 1e-12) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return a == b or (a != a and b != b) or a == pytest.approx(b, rel=rel, abs=0)
     return type(a) is type(b) and a == b
+
+
+@pytest.fixture
+def same_error():
+    """`same_error(recipe, frame, match)`: fitting in memory and over batches of 1, 3 and 7 rows
+    fails with the same message and hint; returns the message."""
+
+    def check(recipe, frame: pl.DataFrame, match: str) -> str:
+        with pytest.raises(DataError, match=match) as memory:
+            recipe.fit(frame)
+        for rows in (1, 3, 7):
+            with pytest.raises(DataError) as streamed:
+                fit_over_batches(recipe, frame, rows)
+            assert memory.value.message.endswith(streamed.value.message), rows
+            assert memory.value.hint == streamed.value.hint
+        return memory.value.message
+
+    return check
+
+
+@pytest.fixture
+def fit_in_batches():
+    """`fit_in_batches(recipe, frame, rows)`: see `fit_over_batches`."""
+    return fit_over_batches
 
 
 @pytest.fixture

@@ -29,22 +29,6 @@ def recipe(step: dict, target: str | None = None):
     return prepkit.load_recipe(spec)
 
 
-def same_error(recipe, frame: pl.DataFrame, match: str) -> str:
-    """Fitting in memory and over batches of 1, 3 and 7 rows fails with the same message."""
-    with pytest.raises(DataError, match=match) as memory:
-        recipe.fit(frame)
-    step = recipe.steps[0]
-    ctx = replace(context_for(recipe), step_id=step.id, fitting=True)
-    for rows in (1, 3, 7):
-        first = frame.head(rows)
-        with pytest.raises(DataError) as streamed:
-            requests = step.statistics(first, ctx)
-            answers = compute_batches(lambda n=rows: iter(frame.iter_slices(n)), requests)
-            step.fit_from(first, answers, ctx)
-        assert memory.value.message.endswith(streamed.value.message), rows
-    return memory.value.message
-
-
 @pytest.fixture
 def numbers() -> pl.DataFrame:
     return pl.DataFrame(
@@ -157,7 +141,7 @@ def test_impute_constant_is_learned_from_the_schema(
     assert over_batches(recipe(step), labels) == {"columns": columns, "fill": expected}
 
 
-def test_impute_constant_refuses_a_fill_of_the_wrong_type_on_every_engine(labels):
+def test_impute_constant_refuses_a_fill_of_the_wrong_type_on_every_engine(labels, same_error):
     same_error(
         recipe(
             {"step": "impute", "columns": ["i", "s"], "strategy": "constant", "fill_value": "x"}
@@ -168,7 +152,7 @@ def test_impute_constant_refuses_a_fill_of_the_wrong_type_on_every_engine(labels
 
 
 @pytest.mark.parametrize("strategy", ["mean", "median", "most_frequent"])
-def test_impute_entirely_missing_columns_are_errors_on_every_engine(strategy):
+def test_impute_entirely_missing_columns_are_errors_on_every_engine(strategy, same_error):
     frame = pl.DataFrame(
         {"x": [1.0, 2.0, None, 4.0], "gone": [None, NAN, NAN, None], "none": [None] * 4},
         schema={"x": pl.Float64, "gone": pl.Float64, "none": pl.Int64},
@@ -182,7 +166,7 @@ def test_impute_entirely_missing_columns_are_errors_on_every_engine(strategy):
     )
 
 
-def test_impute_most_frequent_of_null_and_text_columns_with_no_values():
+def test_impute_most_frequent_of_null_and_text_columns_with_no_values(same_error):
     frame = pl.DataFrame(
         {"n": [None, None, None], "s": pl.Series([None, None, None], dtype=pl.String)}
     )
@@ -211,7 +195,9 @@ def test_impute_most_frequent_of_null_and_text_columns_with_no_values():
         ("median", [-INF, 2.0, INF, INF, INF, NAN, INF], "(inf: 4, -inf: 1), so its median is inf"),
     ],
 )
-def test_impute_infinite_statistics_name_the_infinities_on_every_engine(strategy, values, found):
+def test_impute_infinite_statistics_name_the_infinities_on_every_engine(
+    strategy, values, found, same_error
+):
     frame = pl.DataFrame({"x": values, "y": [1.0] * len(values)})
     message = same_error(recipe({"step": "impute", "strategy": strategy}), frame, "infinite")
     assert found in message
@@ -367,7 +353,7 @@ def test_class_weights(over_batches, y, weights):
     assert list(state["class_counts"].items()) == expected
 
 
-def test_class_weights_errors_on_every_engine():
+def test_class_weights_errors_on_every_engine(same_error):
     frame = pl.DataFrame({"x": range(7), "y": ["a", "b", "a", None, "b", "a", "a"]})
     same_error(recipe({"step": "class_weights"}, target="y"), frame, "has 1 missing labels")
     frame = frame.with_columns(pl.col("y").fill_null("a"))

@@ -6,7 +6,6 @@ errors and warnings. Quantiles, hence robust scales and iqr/percentile bounds, a
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -14,9 +13,6 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 import prepkit
-from prepkit.engines.partials import compute_batches
-from prepkit.errors import DataError
-from prepkit.pipeline import context_for
 
 INF, NAN = math.inf, math.nan
 
@@ -26,27 +22,6 @@ def recipe(step: dict, target: str | None = None):
     if target:
         spec["target"] = target
     return prepkit.load_recipe(spec)
-
-
-def fit_over_batches(recipe, frame: pl.DataFrame, rows: int) -> tuple[dict, list[str]]:
-    """The state and warnings of the recipe's first step fitted over batches of `rows` rows."""
-    step = recipe.steps[0]
-    ctx = replace(context_for(recipe), step_id=step.id, fitting=True)
-    first = frame.head(rows)
-    answers = compute_batches(lambda: iter(frame.iter_slices(rows)), step.statistics(first, ctx))
-    return step.fit_from(first, answers, ctx), ctx.warnings
-
-
-def same_error(recipe, frame: pl.DataFrame, match: str) -> str:
-    """Fitting in memory and over batches of 1, 3 and 7 rows fails with the same message."""
-    with pytest.raises(DataError, match=match) as memory:
-        recipe.fit(frame)
-    for rows in (1, 3, 7):
-        with pytest.raises(DataError) as streamed:
-            fit_over_batches(recipe, frame, rows)
-        assert memory.value.message.endswith(streamed.value.message), rows
-        assert memory.value.hint == streamed.value.hint
-    return memory.value.message
 
 
 @pytest.fixture
@@ -155,7 +130,7 @@ def test_scale_of_one_row_and_of_integers(over_batches):
         over_batches(recipe({"step": "scale", **params}), ints)
 
 
-def test_scale_refuses_infinite_values_on_every_engine():
+def test_scale_refuses_infinite_values_on_every_engine(same_error):
     frame = pl.DataFrame(
         {
             "ok": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
@@ -171,18 +146,18 @@ def test_scale_refuses_infinite_values_on_every_engine():
         assert "'ok'" not in message
 
 
-def test_scale_refuses_a_span_beyond_float64_on_every_engine():
+def test_scale_refuses_a_span_beyond_float64_on_every_engine(same_error):
     frame = pl.DataFrame({"x": [1e308, 1.5e308, -1.7e308, 1.7e308, None, 3.0]})
     same_error(recipe({"step": "scale", "method": "minmax"}), frame, "span more than the largest")
 
 
-def test_scale_warns_alike_about_columns_without_values(numbers):
+def test_scale_warns_alike_about_columns_without_values(numbers, fit_in_batches):
     r = recipe({"step": "scale", "columns": ["f", "nothing", "nan"]})
     memory = r.fit(numbers).report.steps[0].warnings
     assert memory == ["scale: no values to learn from in nothing, nan; left unscaled"]
     for rows in (1, 3, 7):
-        assert fit_over_batches(r, numbers, rows)[1] == memory
-    assert fit_over_batches(r, numbers.head(0), 5)[1] == []  # no rows: nothing to warn about
+        assert fit_in_batches(r, numbers, rows)[1] == memory
+    assert fit_in_batches(r, numbers.head(0), 5)[1] == []  # no rows: nothing to warn about
 
 
 def test_scale_of_no_columns(numbers, over_batches):
@@ -235,7 +210,7 @@ def test_outliers_zscore_bounds_are_finite_for_huge_values(numbers, over_batches
         assert state["bounds"][column] == pytest.approx(expected, rel=1e-13)
 
 
-def test_outliers_zscore_refuses_what_has_no_finite_bounds_on_every_engine(numbers):
+def test_outliers_zscore_refuses_what_has_no_finite_bounds_on_every_engine(numbers, same_error):
     frame = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, INF]})
     message = same_error(recipe({"step": "outliers", "method": "zscore"}), frame, "not finite")
     assert "column 'x' has 1 infinite value" in message
@@ -270,9 +245,9 @@ def test_outliers_of_one_row_and_integers(over_batches):
         over_batches(recipe({"step": "outliers", **params}), ints)
 
 
-def test_outliers_warn_alike_about_columns_without_values(numbers):
+def test_outliers_warn_alike_about_columns_without_values(numbers, fit_in_batches):
     r = recipe({"step": "outliers", "columns": ["f", "late", "nothing"]})
     memory = r.fit(numbers).report.steps[0].warnings
     assert memory == ["outliers: no values at fit time in nothing; left unchanged"]
     for rows in (1, 3, 7):
-        assert fit_over_batches(r, numbers, rows)[1] == memory
+        assert fit_in_batches(r, numbers, rows)[1] == memory
