@@ -20,7 +20,7 @@ from prepkit.fitted import FittedRecipe, fit_frame
 from prepkit.frames import to_polars
 from prepkit.io import detect_format, read_table, separator_hint, source_name, write_table
 from prepkit.io.atomic import all_or_nothing, check_writable, same_file, write_text_atomic
-from prepkit.io.parts import is_glob
+from prepkit.io.parts import is_many
 from prepkit.io.stream import BatchWriter, read_batches
 from prepkit.pipeline import context_for, require_rows
 from prepkit.recipe import Recipe
@@ -522,9 +522,8 @@ def _apply_in_batches(
     report: RunReport | None = None
     rows_in = rows_out = width_in = width_out = 0
     with BatchWriter(output, out_fmt).open() as writer:
-        many = str(input) != "-" and (is_glob(input) or Path(input).is_dir())
         batches = (
-            scan_input(input, fmt, options, batch_size)() if many
+            scan_input(input, fmt, options, batch_size)() if is_many(input)
             else read_batches(input, fmt, options, batch_size, schema)
         )  # fmt: skip
         for batch in batches:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from prepkit.errors import RecipeError, suggest
+from prepkit.io.parts import is_glob
 
 ENGINES = ("auto", "memory", "stream")
 # peak memory of an in-memory run, as a multiple of the frame's size (measured: 10.2 GB for a
@@ -104,7 +105,7 @@ def estimated_frame_bytes(path: str | Path, fmt: str | None) -> int | None:
     p = Path(text)
     files = (
         [f for f in p.rglob("*") if f.is_file()] if p.is_dir()
-        else [Path(f) for f in sorted(glob.glob(text))] if any(c in text for c in "*?[")
+        else [Path(f) for f in sorted(glob.glob(text))] if is_glob(text)
         else [p] if p.is_file() else []
     )  # fmt: skip
     if not files:

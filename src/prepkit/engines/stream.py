@@ -44,16 +44,15 @@ def scan_input(
     be scanned (JSON arrays) are read once, whole, and sliced.
     """
     from prepkit.io import detect_format, read_table, source_name
-    from prepkit.io.parts import SCANNERS, is_glob, scan_error, scan_parts
+    from prepkit.io.parts import SCANNERS, is_many, scan_error, scan_parts
     from prepkit.io.stream import read_batches
 
     text = str(path)
-    many = text != "-" and (Path(text).is_dir() or is_glob(text))
     fmt = detect_format(path, fmt, images=False)
     if text == "-" or fmt not in SCANNERS:
         frame = read_table(path, fmt, options)
         return lambda: frame.iter_slices(batch_size)
-    if not many:
+    if not is_many(path):
         if not Path(text).is_file():
             read_table(path, fmt, options)  # the reader's own clear error for a missing file
         if fmt != "ndjson":

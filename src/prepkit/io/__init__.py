@@ -19,7 +19,7 @@ import polars as pl
 from prepkit.errors import DataError, RecipeError, suggest
 from prepkit.images import IMAGE_PATH, ROOT
 from prepkit.io.atomic import atomic_path
-from prepkit.io.parts import is_glob, parts_format, scan_error, scan_parts
+from prepkit.io.parts import is_many, parts_format, scan_error, scan_parts
 
 EXTENSIONS = {
     ".csv": "csv",
@@ -364,7 +364,7 @@ def read_table(
 
         return read_images(Path(path), options)
     name = source_name(path)
-    if str(path) != "-" and (is_glob(path) or Path(path).is_dir()):
+    if is_many(path):
         try:
             return scan_parts(path, fmt, options).collect()
         except (pl.exceptions.PolarsError, OSError) as exc:

@@ -26,6 +26,11 @@ def is_glob(path: str | Path) -> bool:
     return text != "-" and any(ch in text for ch in "*?[") and not Path(text).exists()
 
 
+def is_many(path: str | Path) -> bool:
+    """Whether `path` names a table in many files: a glob or a folder (never standard input)."""
+    return str(path) != "-" and (is_glob(path) or Path(path).is_dir())
+
+
 def parts_format(folder: Path) -> str | None:
     """The one table format of the files below `folder`; None when it holds no table files.
 
@@ -60,7 +65,7 @@ def scan_parts(path: str | Path, fmt: str, options: dict[str, Any]) -> pl.LazyFr
         opts.setdefault("infer_schema_length", 10_000)
         columns = opts.pop("columns", None)
         opts.pop("raise_if_empty", None)
-    if (folder or is_glob(text)) and fmt == "parquet":
+    if is_many(text) and fmt == "parquet":
         opts.setdefault("hive_partitioning", True)
     try:
         lazy = SCANNERS[fmt](f"{text}/**/*" if folder and fmt != "parquet" else text, opts)
