@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -59,7 +59,7 @@ def class_columns(checks: list[CheckSpec], target: str | None) -> list[str]:
     return list(dict.fromkeys(c for c in wanted if c is not None))
 
 
-def summarize(frame: pl.DataFrame, class_columns: list[str] = ()) -> OutputSummary:  # type: ignore[assignment]
+def summarize(frame: pl.DataFrame, class_columns: Sequence[str] = ()) -> OutputSummary:
     """The summary of one frame (or one batch) of the training output."""
     missing = frame.select(
         (pl.col(c).is_null() | pl.col(c).is_nan()).sum() if dtype.is_float()

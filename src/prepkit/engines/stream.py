@@ -183,26 +183,26 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
     from prepkit.pipeline import guard_step
 
     blocking = blocking_steps(steps)
-    fit = StreamFit([], [], [], [], table.sample().schema)
+    sample = table.sample()  # the first batch through the steps fitted so far
+    fit = StreamFit([], [], [], [], sample.schema)
     for number, step in enumerate(steps, 1):
         ctx = replace(base, step_id=step.id, warnings=[], changes={}, fitting=True)
         start = time.perf_counter()
-        sample = table.sample()
-        requests = guard_step(step, number, "fitting", step.statistics, sample, ctx)
-        selection = None
         if step in blocking:
             raise DataError(
                 f"step {number} '{step.id}': {step.name} needs all training rows at once, "
                 "which --engine stream does not do",
                 hint="run this recipe with --engine memory (or --engine auto)",
             )
-        if requests is None and step.name != "drop_duplicates":  # learns nothing from rows
+        requests = guard_step(step, number, "fitting", step.statistics, sample, ctx)
+        selection = None
+        if requests is None:  # learns nothing from rows (drop_duplicates: only its columns)
             state = plain_state(guard_step(step, number, "fitting", step.fit, sample, ctx), step.id)
-            table = table.then(_apply_transform(step, state, ctx))
-        elif requests is None:  # drop_duplicates: exact over all batches, then filtered by position
-            state = plain_state(guard_step(step, number, "fitting", step.fit, sample, ctx), step.id)
-            selection = _by_position(_duplicates_to_drop(table, step, state), keep=False)
-            table = table.then(selection)
+            if step.name == "drop_duplicates":  # exact over all batches, dropped by position
+                selection = _by_position(_duplicates_to_drop(table, step, state), keep=False)
+                table = table.then(selection)
+            else:
+                table = table.then(_apply_transform(step, state, ctx))
         else:
             answers = guard_step(step, number, "fitting", compute_batches, table.batches, requests)
             state = guard_step(step, number, "fitting", step.fit_from, sample, answers, ctx)
@@ -220,6 +220,8 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
         fit.selections.append(selection)
         fit.warnings.append(list(ctx.warnings))
         fit.seconds.append(time.perf_counter() - start)
+        if number < len(steps):
+            sample = table.sample()
     return fit
 
 
