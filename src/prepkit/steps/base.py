@@ -87,6 +87,13 @@ class StepState(BaseModel):
         given the `columns` known before it; the steps after it may read them."""
         return {}
 
+    @staticmethod
+    def entry_for_each(columns: list[str], mapping: dict[str, Any], field: str, what: str) -> None:
+        """A check that `mapping` (the state's `field`) has an entry for each of `columns`."""
+        for c in columns:
+            if c not in mapping:
+                raise ValueError(f"{field}: no {what} for column '{c}'")
+
 
 def column_kind(dtype: str | pl.DataType) -> str:
     """The kind of a dtype (or its name in an artifact's schema) a learned state is checked

@@ -269,9 +269,7 @@ class Impute(Step):
 
         @model_validator(mode="after")
         def _fits(self, info: ValidationInfo) -> Impute.State:
-            for c in self.columns:
-                if c not in self.fill:
-                    raise ValueError(f"fill: no value for column '{c}'")
+            self.entry_for_each(self.columns, self.fill, "fill", "value")
             for c, value in self.fill.items():
                 kind = context_kind(info, c)
                 allowed = _FILLS.get(kind or "", ())

@@ -208,9 +208,7 @@ class Outliers(Step):
 
         @model_validator(mode="after")
         def _complete(self) -> Outliers.State:
-            for c in self.columns:
-                if c not in self.bounds:
-                    raise ValueError(f"bounds: no bounds for column '{c}'")
+            self.entry_for_each(self.columns, self.bounds, "bounds", "bounds")
             return self
 
         def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:

@@ -239,9 +239,7 @@ class Scale(Step):
 
         @model_validator(mode="after")
         def _complete(self) -> Scale.State:
-            for c in self.columns:
-                if c not in self.scaling:
-                    raise ValueError(f"scaling: no center and scale for column '{c}'")
+            self.entry_for_each(self.columns, self.scaling, "scaling", "center and scale")
             return self
 
         def made(self, step: Step, columns: dict[str, str]) -> dict[str, str]:
