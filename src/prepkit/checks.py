@@ -100,9 +100,8 @@ def _null_fraction(
 def _minority_fraction(
     out: OutputSummary, report: RunReport, spec: CheckSpec, target: str | None
 ) -> float | None:
-    column = spec.column or target
-    if not column:
-        raise RecipeError("check minority_fraction needs the recipe's `target` (or `column:`)")
+    column = spec.column or target  # `class_columns` made sure there is one
+    assert column is not None
     if out.rows == 0:
         return None
     return min(out.classes[_column(out, column)].values()) / out.rows
@@ -162,8 +161,9 @@ def evaluate(
 ) -> list[CheckResult]:
     """Evaluate each check on the training output (a frame, or the summary of its batches);
     returns results (does not raise)."""
+    wanted = class_columns(checks, target)  # also: minority_fraction has a column
     if isinstance(output, pl.DataFrame):
-        output = summarize(output, class_columns(checks, target))
+        output = summarize(output, wanted)
     results = []
     for check in checks:
         value = METRICS[check.metric](output, report, check, target)
