@@ -75,3 +75,14 @@ def test_failed_check_exits_3_writes_report_but_no_data(tmp_path, data):
     assert [c["passed"] for c in report["checks"]] == [False, True]
     assert json.loads(result.stdout)["status"] == "failed_checks"
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.prepkit.json").exists()
+
+
+def test_minority_fraction_without_a_target_or_column_is_a_recipe_error(data):
+    recipe = prepkit.load_recipe({"checks": [{"metric": "minority_fraction", "min": 0.1}]})
+    with pytest.raises(RecipeError, match="minority_fraction needs the recipe's `target`"):
+        recipe.run(data, write=False)
+    for engine in ("memory", "stream"):  # with a column, no target is needed
+        checked = prepkit.load_recipe(
+            {"checks": [{"metric": "minority_fraction", "column": "c", "min": 0.1}]}
+        ).run(data, write=False, engine=engine, batch_size=3)
+        assert checked.report.checks[0].value == pytest.approx(1 / 8)
