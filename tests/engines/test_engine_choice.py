@@ -173,3 +173,14 @@ def test_stream_peak_memory_does_not_grow_with_rows(tmp_path):
     data and more; the memory engine's peak, measured alone, grows by 58 to 172 MiB here."""
     small, large = (peak_mib(tmp_path, rows, "stream") for rows in (400_000, 1_600_000))
     assert large < small * 1.2, (small, large)
+
+
+def test_transform_file_takes_an_engine(tmp_path):
+    assert run(tmp_path).exit_code == 0
+    fitted = prepkit.load_fitted(tmp_path / "o.prepkit.json")
+    source = tmp_path / "in.parquet"
+    memory = fitted.transform_file(source, tmp_path / "m.parquet", engine="memory")
+    stream = fitted.transform_file(source, tmp_path / "s.parquet", engine="stream")
+    assert (memory.engine["name"], stream.engine["name"]) == ("memory", "stream")
+    assert stream.engine["batch_size"] == 250_000
+    assert pl.read_parquet(tmp_path / "s.parquet").equals(pl.read_parquet(tmp_path / "m.parquet"))
