@@ -144,6 +144,32 @@ STEPS = {
         {"step": "undersample", "columns": ["x", "y", "n"], "sampling_strategy": {"false": 9000}},
         {"step": "scale", "columns": ["x", "y", "n"]},
     ],
+    "oversample": [
+        {"step": "impute", "columns": "numeric"},
+        {"step": "oversample", "columns": "numeric", "mark_synthetic": True},
+    ],
+    "oversample_shrinkage_ratio": [
+        {"step": "impute", "columns": ["x", "y", "n"]},
+        {
+            "step": "oversample",
+            "columns": ["x", "y", "n"],
+            "shrinkage": 0.5,
+            "sampling_strategy": 0.5,
+        },
+    ],
+    "smote": [
+        {"step": "impute", "columns": ["x", "y", "n"]},
+        {"step": "smote", "columns": ["x", "y", "n"], "k_neighbors": 3},
+    ],
+    # SMOTENC, then steps fitted on the rows it added after the last batch
+    "smotenc_then_scale_dedupe": [
+        {"step": "impute", "columns": "numeric"},
+        {"step": "impute", "columns": "categorical", "strategy": "most_frequent"},
+        {"step": "smote", "columns": ["x", "n", "city"], "mark_synthetic": True},
+        {"step": "scale", "columns": ["x", "n"], "method": "robust"},
+        {"step": "drop_duplicates", "subset": ["x", "city"]},
+        {"step": "undersample", "columns": ["x"], "sampling_strategy": {"true": 20000}},
+    ],
     "chain": [
         {"step": "drop_duplicates"},
         {"step": "outliers", "columns": "numeric", "method": "iqr"},
@@ -268,3 +294,70 @@ def test_undersample_refuses_gaps_and_missing_labels_on_both_engines():
     for engine in ("memory", "stream"):
         with pytest.raises(prepkit.DataError, match="target 'label' has 1 missing labels"):
             recipe.run(unlabeled, write=False, engine=engine, batch_size=512)
+
+
+def test_cli_smote_streams_with_a_split_and_counts_what_it_added(tmp_path: Path):
+    """SMOTE on the streaming engine from the CLI: the same rows as in memory, valid rows never
+    resampled, the report counting the rows added after the last batch."""
+    data = tmp_path / "in.parquet"
+    make_frame(12_000, seed=5).write_parquet(data)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "target: label\nsplit: {valid: 0.2, stratify: true, method: hash}\nsteps:\n"
+        "  - {step: impute, columns: [x, y, n]}\n"
+        "  - {step: smote, columns: [x, y, n], mark_synthetic: true}\n"
+        "  - {step: scale, columns: [x, y, n]}\n"
+    )
+    reports, outs = {}, {}
+    for engine in ("memory", "stream"):
+        out = tmp_path / engine / "out.parquet"
+        result = RUNNER.invoke(
+            app,
+            ["run", str(recipe), "-i", str(data), "-o", str(out), "--engine", engine,
+             "--batch-size", "1000", "--quiet", "--json"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        reports[engine], outs[engine] = json.loads(result.stdout), out
+    train = {e: pl.read_parquet(outs[e].with_name("out_train.parquet")) for e in outs}
+    assert_frame_equal(train["stream"], train["memory"], rel_tol=1e-12, abs_tol=1e-12)
+    added = train["stream"]["synthetic"].sum()
+    labels = train["stream"]["label"].value_counts()
+    assert added > 0 and labels["count"].n_unique() == 1  # balanced: the minority grown
+    assert train["stream"]["synthetic"].tail(added).all()  # the new rows come last
+    for engine in outs:
+        smote = next(s for s in reports[engine]["steps"] if s["step"] == "smote")
+        assert smote["changes"]["rows_synthesized"] == added
+        assert smote["rows_out"] - smote["rows_in"] == added
+    valid = {e: pl.read_parquet(outs[e].with_name("out_valid.parquet")) for e in outs}
+    assert_frame_equal(valid["stream"], valid["memory"], rel_tol=1e-12, abs_tol=1e-12)
+    assert "synthetic" not in valid["stream"].columns
+
+
+def test_stream_oversampler_says_how_much_memory_the_grown_classes_need(monkeypatch):
+    frame = make_frame(6_000).with_columns(pl.col("x").fill_nan(0.0).fill_null(0.0))
+    recipe = prepkit.load_recipe(
+        {"target": "label", "steps": [{"step": "smote", "columns": ["x"]}]}
+    )
+    monkeypatch.setattr("prepkit.engines.available_memory", lambda: 2**16)
+    with pytest.raises(prepkit.DataError) as error:
+        recipe.run(frame, write=False, engine="stream", batch_size=1_000)
+    minority = int(frame["label"].sum())
+    message = str(error.value)
+    assert f"holds the classes it grows in memory: 'true' ({minority:,} rows)" in message
+    assert f"{frame.height - 2 * minority:,} new rows need about" in message
+    assert "grow fewer rows" in error.value.hint
+    monkeypatch.undo()
+    assert recipe.run(frame, write=False, engine="stream", batch_size=1_000).outputs["train"].height
+
+
+def test_stream_refuses_smoten_which_needs_every_class(tmp_path: Path):
+    frame = make_frame(3_000).with_columns(pl.col("city").fill_null("none"))
+    recipe = prepkit.load_recipe(
+        {"target": "label", "steps": [{"step": "smote", "columns": ["city"]}]}
+    )
+    assert (
+        recipe.run(frame, write=False, engine="memory").fitted.state("smote_1")["sampler"]
+        == "SMOTEN"
+    )
+    with pytest.raises(prepkit.DataError, match=r"SMOTEN.*--engine stream does not do that"):
+        recipe.run(frame, write=False, engine="stream", batch_size=500)

@@ -87,7 +87,7 @@ def test_report_counts_before_after_and_rows_synthesized():
     assert changes["class_counts_before"] == {"0": n0, "1": n1}
     assert changes["class_counts_after"] == {"0": n0, "1": n0}
     assert changes["rows_synthesized"] == n0 - n1 and changes["rows_removed"] == 0
-    assert changes["neighbours_used"] == {"k_neighbors": 5}
+    assert fitted.report.steps[0].learned["neighbours_used"] == {"k_neighbors": 5}
     assert fitted.state("smote_1")["sampler"] == "SMOTE"
     under = recipe("undersample").fit(frame).report.steps[0].changes
     assert under["rows_removed"] == n0 - n1 and under["rows_synthesized"] == 0

@@ -159,15 +159,19 @@ def choose_engine(
     need = estimate * PEAK_FACTOR
     if need <= available * 0.8:
         return EngineChoice(
-            "memory", f"the input (about {_mib(estimate)} in memory) fits in {_mib(available)}"
+            "memory",
+            f"the input (about {describe_bytes(estimate)} in memory) fits in {describe_bytes(available)}",
         )
     return EngineChoice(
         "stream",
-        f"the input (about {_mib(estimate)} in memory, about {_mib(need)} to fit it whole) does "
-        f"not fit comfortably in {_mib(available)} available",
+        f"the input (about {describe_bytes(estimate)} in memory, about {describe_bytes(need)} to fit it whole) does "
+        f"not fit comfortably in {describe_bytes(available)} available",
         size,
     )
 
 
-def _mib(n: float) -> str:
+def describe_bytes(n: float) -> str:
+    """A memory size as people read it: 880 MiB, 1.4 GiB."""
+    if n >= 2**30:
+        return f"{n / 2**30:,.1f} GiB"
     return f"{n / 2**20:,.0f} MiB" if n >= 2**20 else "under 1 MiB"

@@ -22,13 +22,12 @@ import numpy as np
 import polars as pl
 
 from prepkit.engines.partials import compute_batches
+from prepkit.engines.stages import Mapped, Stage, StageFactory, by_position, run_stages
 from prepkit.errors import DataError
 from prepkit.report import StepReport, merge_step_reports
 from prepkit.steps.base import Step, StepContext, plain_state
 
 DEFAULT_BATCH_SIZE = 250_000
-
-Transform = Callable[[pl.DataFrame], pl.DataFrame]
 
 
 def scan_input(
@@ -72,24 +71,21 @@ def scan_input(
 
 @dataclass(frozen=True)
 class StreamedTable:
-    """A table read batch by batch, with transforms applied to each batch as it is read.
+    """A table read batch by batch, each batch sent through the stages of the steps fitted so far
+    (`prepkit.engines.stages`); rows a stage adds at the end follow the last batch.
 
-    `read` starts a new pass over the input; each transform factory is called once per pass, so a
-    transform may keep state within a pass (a row position, for a filter by position).
+    `read` starts a new pass over the input; each stage factory is called once per pass, so a
+    stage may keep state within a pass (a row position, for a filter by position).
     """
 
     read: Callable[[], Iterator[pl.DataFrame]]
-    transforms: tuple[Callable[[], Transform], ...] = ()
+    stages: tuple[StageFactory, ...] = ()
 
     def batches(self) -> Iterator[pl.DataFrame]:
-        steps = [make() for make in self.transforms]
-        for batch in self.read():
-            for fn in steps:
-                batch = fn(batch)
-            yield batch
+        return run_stages([make() for make in self.stages], self.read())
 
-    def then(self, make: Callable[[], Transform]) -> StreamedTable:
-        return StreamedTable(self.read, (*self.transforms, make))
+    def then(self, make: StageFactory) -> StreamedTable:
+        return StreamedTable(self.read, (*self.stages, make))
 
     def sample(self) -> pl.DataFrame:
         """The first batch with rows (or an empty batch with the schema): what column selection
@@ -104,33 +100,17 @@ class StreamedTable:
         return first
 
 
-def _apply_transform(
-    step: Step, state: dict[str, Any], ctx: StepContext
-) -> Callable[[], Transform]:
-    return lambda: lambda batch: step.apply(batch, state, ctx)
+def _applied(step: Step, number: int, state: dict[str, Any], base: StepContext) -> StageFactory:
+    """Stages applying a fitted step to each batch (with the batch's context when reporting)."""
+    from prepkit.pipeline import guard_step
 
+    fitting = replace(base, step_id=step.id, fitting=True)
 
-def _by_position(positions: np.ndarray, keep: bool) -> Callable[[], Transform]:
-    """A transform that keeps (or drops) the rows at `positions` (sorted) of the stream."""
+    def apply(batch: pl.DataFrame, ctx: StepContext | None) -> pl.DataFrame:
+        ctx = ctx or replace(fitting, warnings=[], changes={})
+        return guard_step(step, number, "applying", step.apply, batch, state, ctx)
 
-    def make() -> Transform:
-        seen = 0
-
-        def select(batch: pl.DataFrame) -> pl.DataFrame:
-            nonlocal seen
-            start, seen = seen, seen + batch.height
-            lo, hi = np.searchsorted(positions, [start, seen])
-            if keep:
-                return batch[positions[lo:hi] - start]
-            if lo == hi:
-                return batch
-            mask = np.ones(batch.height, dtype=bool)
-            mask[positions[lo:hi] - start] = False
-            return batch.filter(pl.Series(mask))
-
-        return select
-
-    return make
+    return lambda: Mapped(apply)
 
 
 def _duplicates_to_drop(table: StreamedTable, step: Step, state: dict[str, Any]) -> np.ndarray:
@@ -158,7 +138,7 @@ def _duplicates_to_drop(table: StreamedTable, step: Step, state: dict[str, Any])
     del chunks
     candidates = np.concatenate(found)
     rows = pl.concat(
-        [b.select(subset) for b in table.then(_by_position(candidates, keep=True)).batches()]
+        [b.select(subset) for b in table.then(by_position(candidates, keep=True)).batches()]
     )
     kept = keep_exact(duplicate_keys(rows, subset), step.params.keep).to_numpy()
     return candidates[~kept]
@@ -166,12 +146,11 @@ def _duplicates_to_drop(table: StreamedTable, step: Step, state: dict[str, Any])
 
 @dataclass
 class StreamFit:
-    """What fitting produced: per step its state, how it selects rows by position when it does
-    (drop_duplicates, under-samplers), the warnings it raised and the seconds it took; and the
-    input schema."""
+    """What fitting produced: per step its state, the stage that runs it on a pass, the warnings
+    it raised and the seconds it took; and the input schema."""
 
     states: list[dict[str, Any]]
-    selections: list[Callable[[], Transform] | None]
+    stages: list[StageFactory]
     warnings: list[list[str]]
     seconds: list[float]
     input_schema: pl.Schema
@@ -195,29 +174,22 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
                 hint="run this recipe with --engine memory (or --engine auto)",
             )
         requests = guard_step(step, number, "fitting", step.statistics, sample, ctx)
-        selection = None
+        stage = None
         if requests is None:  # learns nothing from rows (drop_duplicates: only its columns)
             state = plain_state(guard_step(step, number, "fitting", step.fit, sample, ctx), step.id)
             if step.name == "drop_duplicates":  # exact over all batches, dropped by position
-                selection = _by_position(_duplicates_to_drop(table, step, state), keep=False)
-                table = table.then(selection)
-            else:
-                table = table.then(_apply_transform(step, state, ctx))
+                stage = by_position(_duplicates_to_drop(table, step, state), keep=False)
         else:
             answers = guard_step(step, number, "fitting", compute_batches, table.batches, requests)
             state = guard_step(step, number, "fitting", step.fit_from, sample, answers, ctx)
             state = plain_state(state, step.id)
-            columns = step.selects_rows_by(state)
-            if columns:  # an under-sampler: the rows it keeps, from a few columns of all rows
-                collected = pl.concat([b.select(columns) for b in table.batches()])
-                kept = guard_step(step, number, "fitting", step.rows_kept, collected, state, ctx)
-                del collected
-                selection = _by_position(np.asarray(kept, dtype=np.int64), keep=True)
-                table = table.then(selection)
-            else:
-                table = table.then(_apply_transform(step, state, ctx))
+            found = guard_step(step, number, "fitting", step.streamed, table.batches, state, ctx)
+            if found is not None:  # a sampler: its rows from passes of its own
+                state, stage = plain_state(found[0], step.id), found[1]
+        stage = stage or _applied(step, number, state, base)
+        table = table.then(stage)
         fit.states.append(state)
-        fit.selections.append(selection)
+        fit.stages.append(stage)
         fit.warnings.append(list(ctx.warnings))
         fit.seconds.append(time.perf_counter() - start)
         if number < len(steps):
@@ -228,36 +200,66 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
 class TrainingApplier:
     """The training rows through every fitted step, batch by batch, in one pass: each call
     returns the batch's output and its step reports (train-only steps included, as when fitting
-    in memory; `drop_duplicates` and under-samplers select the rows they chose by position)."""
+    in memory); `finish` then gives the rows steps add at the end (over-samplers) and theirs."""
 
     def __init__(self, steps: list[Step], fit: StreamFit, base: StepContext) -> None:
         self.steps, self.fit, self.base = steps, fit, base
-        self.filters = [None if make is None else make() for make in fit.selections]
+        self.stages = [make() for make in fit.stages]
+        self.empty: list[pl.DataFrame] = []  # each step's input schema, for rows added at the end
+
+    def _context(self, step: Step) -> StepContext:
+        return replace(self.base, step_id=step.id, warnings=[], changes={}, fitting=True)
 
     def __call__(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, list[StepReport]]:
-        from prepkit.pipeline import guard_step, record_step
-
         reports = []
-        for number, (step, state, drop) in enumerate(
-            zip(self.steps, self.fit.states, self.filters, strict=True), 1
-        ):
-            ctx = replace(self.base, step_id=step.id, warnings=[], changes={}, fitting=True)
-            start = time.perf_counter()
-            if drop is not None:
-                out = drop(batch)
-            else:
-                out = guard_step(step, number, "applying", step.apply, batch, state, ctx)
-            seconds = time.perf_counter() - start
-            reports.append(record_step(step, "train", batch, out, state, ctx, seconds, number))
-            batch = out
+        for index in range(len(self.stages)):
+            if len(self.empty) <= index:
+                self.empty.append(batch.clear())
+            batch, report = self._through(index, batch)
+            reports.append(report)
         return batch, reports
 
+    def finish(self) -> Iterator[tuple[pl.DataFrame, list[StepReport | None]]]:
+        """The rows steps add after the last batch, in step order, each through the steps after
+        the one adding them, with the reports of those steps (None for the steps before)."""
+        from prepkit.pipeline import record_step
 
-def merge_reports(total: list[StepReport] | None, more: list[StepReport]) -> list[StepReport]:
-    """Reports of the same steps over two batches, counts summed."""
+        for first, stage in enumerate(self.stages):
+            step, state = self.steps[first], self.fit.states[first]
+            ctx = self._context(step)
+            for added in stage.finish(ctx):
+                reports: list[StepReport | None] = [None] * first
+                before = self.empty[first]
+                reports.append(
+                    record_step(step, "train", before, added, state, ctx, 0.0, first + 1)
+                )
+                ctx.changes.clear()  # what the stage recorded counts once
+                ctx.warnings.clear()
+                batch = added
+                for number in range(first + 1, len(self.stages)):
+                    out, report = self._through(number, batch)
+                    reports.append(report)
+                    batch = out
+                yield batch, reports
+
+    def _through(self, index: int, batch: pl.DataFrame) -> tuple[pl.DataFrame, StepReport]:
+        from prepkit.pipeline import record_step
+
+        step, state = self.steps[index], self.fit.states[index]
+        ctx = self._context(step)
+        start = time.perf_counter()
+        out = self.stages[index](batch, ctx)
+        seconds = time.perf_counter() - start
+        return out, record_step(step, "train", batch, out, state, ctx, seconds, index + 1)
+
+
+def merge_reports(
+    total: list[StepReport] | None, more: list[StepReport] | list[StepReport | None]
+) -> list[StepReport]:
+    """Reports of the same steps over two batches, counts summed (None: the step saw no rows)."""
     if total is None:
         return more
-    return [merge_step_reports(a, b) for a, b in zip(total, more, strict=True)]
+    return [a if b is None else merge_step_reports(a, b) for a, b in zip(total, more, strict=True)]
 
 
 @dataclass
@@ -272,26 +274,27 @@ class StreamedRun:
     frames: dict[str, pl.DataFrame]
 
 
-def _part_filter(split: Any, code: int) -> Callable[[], Transform]:
+def _part_filter(split: Any, code: int) -> StageFactory:
     """Keep the rows of one part of a hash split; a new splitter per pass (positions restart)."""
 
-    def make() -> Transform:
+    def make() -> Stage:
         from prepkit.split import HashSplit
 
         splitter = HashSplit(*split)
-        return lambda batch: batch.filter(pl.Series(splitter.parts(batch) == code))
+        return Mapped(lambda batch, ctx: batch.filter(pl.Series(splitter.parts(batch) == code)))
 
     return make
 
 
-def _add_folds(split: Any) -> Callable[[], Transform]:
-    def make() -> Transform:
+def _add_folds(split: Any) -> StageFactory:
+    def make() -> Stage:
         from prepkit.split import HashSplit
 
-        splitter = HashSplit(*split)
-        spec = split[0]
-        return lambda batch: batch.with_columns(
-            pl.Series(spec.fold_column, splitter.parts(batch), pl.Int64)
+        splitter, spec = HashSplit(*split), split[0]
+        return Mapped(
+            lambda batch, ctx: batch.with_columns(
+                pl.Series(spec.fold_column, splitter.parts(batch), pl.Int64)
+            )
         )
 
     return make
@@ -338,6 +341,19 @@ def run_streamed(
     parts: dict[str, dict[str, int]] = {"input": {"rows": 0, "columns": first.width}}
     summary = None
     frames: dict[str, list[pl.DataFrame]] = {}
+
+    def emit(name: str, frame: pl.DataFrame) -> None:
+        nonlocal summary
+        if writers is not None:
+            writers[name].write(frame)
+        if keep_frames:
+            frames.setdefault(name, []).append(frame)
+        shape = parts.setdefault(name, {"rows": 0, "columns": frame.width})
+        shape["rows"] += frame.height
+        if name == "train":
+            piece = summarize(frame, class_columns)
+            summary = piece if summary is None else summary + piece
+
     for batch in table.batches():
         parts["input"]["rows"] += batch.height
         codes = splitter.parts(batch) if splitter is not None else None
@@ -367,14 +383,10 @@ def run_streamed(
                 outputs[name] = applied
                 totals[name] = merge_reports(totals[name], report.steps)
         for name, frame in outputs.items():
-            if writers is not None:
-                writers[name].write(frame)
-            if keep_frames:
-                frames.setdefault(name, []).append(frame)
-            shape = parts.setdefault(name, {"rows": 0, "columns": frame.width})
-            shape["rows"] += frame.height
-        piece = summarize(out, class_columns)
-        summary = piece if summary is None else summary + piece
+            emit(name, frame)
+    for out, reports in applier.finish():  # rows steps add after the last batch
+        totals["train"] = merge_reports(totals["train"], reports)
+        emit("train", out)
     # the training reports also carry what fitting warned and the time it took
     for report, warnings, seconds in zip(
         totals["train"] or [], fit.warnings, fit.seconds, strict=True

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -254,16 +255,15 @@ class Step:
         """The state from the answers to `statistics`' requests (`frame` as there)."""
         raise NotImplementedError(f"{type(self).__name__} defines statistics but not fit_from")
 
-    def selects_rows_by(self, state: dict[str, Any]) -> list[str] | None:
-        """For a train-only step that keeps some of the training rows, chosen from a few of its
-        columns only (an under-sampler: the labels): those columns. The streaming engine then
-        collects just them, over every training row, and keeps the rows `rows_kept` says."""
+    def streamed(
+        self, passes: Callable[[], Iterator[pl.DataFrame]], state: dict[str, Any], ctx: StepContext
+    ) -> tuple[dict[str, Any], Callable[[], Any]] | None:
+        """For a train-only step whose rows depend on all training rows at once (a sampler):
+        how the streaming engine runs it. `passes()` starts a pass over the step's input, batch
+        by batch; the answer is the state (completed from what the passes found) and a factory
+        of `prepkit.engines.stages.Stage`s giving the step's output batch by batch, the same rows
+        `apply` gives on the whole frame. None (the default): `apply` maps each batch."""
         return None
-
-    def rows_kept(self, columns: pl.DataFrame, state: dict[str, Any], ctx: StepContext) -> Any:
-        """Ascending positions of the rows kept (repeats allowed), from `selects_rows_by`'s
-        columns of every training row; the same rows `apply` keeps on the whole frame."""
-        raise NotImplementedError(f"{type(self).__name__} selects rows but not rows_kept")
 
     def fit_transform(
         self, frame: pl.DataFrame, ctx: StepContext

@@ -27,6 +27,7 @@ import polars as pl
 from pydantic import Field
 
 from prepkit.columns import Selector, dtype_group, select_columns
+from prepkit.engines.stages import appending, by_position
 from prepkit.engines.statistics import Counts, Missing
 from prepkit.errors import DataError, suggest
 from prepkit.steps.base import Column, Step, StepContext, StepParams, StepState, register
@@ -350,19 +351,30 @@ class Resampler(Step):
     def _assemble(
         self, frame: pl.DataFrame, state: dict[str, Any], result: Resampled
     ) -> pl.DataFrame:
-        mark = self.params.mark_synthetic or (
-            MARK in frame.columns and frame.schema[MARK] == pl.Boolean
-        )
+        mark = self._marks(frame)
         base = frame if result.kept is None else frame[result.kept]
         if mark and MARK not in frame.columns:
             base = base.with_columns(pl.lit(False).alias(MARK))
-        parts = [base]
+        added = self._added(frame, state, result, mark)
+        return pl.concat([base, added], how="vertical") if added is not None else base
+
+    def _marks(self, frame: pl.DataFrame) -> bool:
+        """Whether rows come out with the `synthetic` mark (asked for, or made by a step before)."""
+        return self.params.mark_synthetic or (
+            MARK in frame.columns and frame.schema[MARK] == pl.Boolean
+        )
+
+    def _added(
+        self, frame: pl.DataFrame, state: dict[str, Any], result: Resampled, mark: bool
+    ) -> pl.DataFrame | None:
+        """The rows a sampler adds (copies, then synthetic rows), None when it adds none."""
+        parts = []
         if result.copies is not None and len(result.copies):
             copies = frame[result.copies]
             parts.append(copies.with_columns(pl.lit(True).alias(MARK)) if mark else copies)
         if result.X_new is not None and len(result.X_new):
             parts.append(self._synthetic(frame, state, result.X_new, result.y_new, mark))
-        return pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+        return pl.concat(parts, how="vertical") if parts else None
 
     @staticmethod
     def _synthetic(
@@ -388,7 +400,7 @@ class Resampler(Step):
         self, before: pl.DataFrame, after: pl.DataFrame, state: dict[str, Any]
     ) -> dict[str, Any]:
         target = state.get("target")
-        out: dict[str, Any] = {"sampler": state.get("sampler")}
+        out: dict[str, Any] = {}
         if target in before.columns and target in after.columns:
             out["class_counts_before"] = _class_counts(before[target])
             out["class_counts_after"] = _class_counts(after[target])
@@ -396,6 +408,10 @@ class Resampler(Step):
         out["rows_synthesized"] = max(after.height - before.height, 0)
         out["rows_copied"] = 0
         out["rows_removed"] = max(before.height - after.height, 0)
+        return out
+
+    def learned(self, state: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"sampler": state.get("sampler")}
         if state.get("neighbours"):
             out["neighbours_used"] = state["neighbours"]
         if state.get("categorical"):
@@ -458,9 +474,120 @@ def _smote_name(features: list[str], categorical: list[str]) -> str:
     return "SMOTEN" if len(categorical) == len(features) else "SMOTENC"
 
 
+# -- samplers the streaming engine runs -----------------------------------------------------------
+class FitsFromCounts:
+    """A sampler whose settings depend only on the class counts and the features' dtypes: it
+    fits from statistics, so the streaming engine runs it (with its own `streamed`)."""
+
+    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Any]:
+        target = ctx.require_target(frame, self.name)
+        features, _ = self._features(frame, ctx, target)
+        return [Counts(target), *(Missing(c) for c in features)]
+
+    def fit_from(
+        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
+    ) -> dict[str, Any]:
+        target = ctx.require_target(frame, self.name)
+        features, categorical = self._features(frame, ctx, target)
+        state: dict[str, Any] = {"target": target, "features": features,
+                                 "categorical": categorical, "sampler": None, "neighbours": {}}  # fmt: skip
+        counts = answers[Counts(target)]
+        if not features:
+            return state
+        if not counts:
+            ctx.warn("no training rows: nothing to resample")
+            return state
+        missing = {c: answers[Missing(c)]["missing"] for c in features}
+        self._refuse_missing(missing, target, counts.get(None, 0))
+        labels = pl.Series(target, list(counts), dtype=frame.schema[target])
+        repeats = np.repeat(np.arange(len(counts)), list(counts.values()))
+        return self._decide(state, _labels(labels.gather(repeats)), ctx)
+
+
+class StreamsOver(FitsFromCounts):
+    """An over-sampler on the streaming engine: the rows of the classes it grows are collected
+    (they must fit in memory; the error says how much they need), resampled as in memory, and
+    the rows added follow the last batch; every other row streams through. The rows out are
+    those of the memory engine, in the same order."""
+
+    def streamed(self, passes, state, ctx):  # noqa: ANN001, ANN201
+        if not state.get("sampler"):
+            return None
+        target = state["target"]
+        y = _labels(pl.concat([b.select(target) for b in passes()]).to_series())
+        strategy = self._strategy(y)
+        adding = {c: n for c, n in self._targets(strategy, y).items() if n > 0}
+        classes, counts = np.unique(y, return_counts=True)
+        sizes = dict(zip(classes.tolist(), counts.tolist(), strict=True))
+        del y
+        self._check_fits(passes, state, {c: sizes[c] for c in adding}, sum(adding.values()))
+        rows = self._collect(passes, target, np.array(list(adding), dtype=classes.dtype))
+        features, categorical = state["features"], state["categorical"]
+        positions = [j for j, c in enumerate(features) if c in categorical]
+        # the same draws as on all rows: imbalanced-learn grows each class from its own rows
+        wanted = {c: sizes[c] + n for c, n in adding.items()}
+        result = self.resample_part(
+            _matrix(rows, features, categorical), _labels(rows[target]), wanted, state,
+            positions, ctx.seed, sum(sizes.values()),
+        )  # fmt: skip
+        mark = self._marks(rows)
+        added = self._added(rows, state, result, mark)
+        changes = {
+            "rows_synthesized": 0 if result.X_new is None else len(result.X_new),
+            "rows_copied": 0 if result.copies is None else len(result.copies),
+        }
+
+        def through(batch: pl.DataFrame) -> pl.DataFrame:
+            return batch.with_columns(pl.lit(False).alias(MARK)) if mark else batch
+
+        return state, appending(through, added, changes)
+
+    def resample_part(self, X, y, strategy, state, positions, seed, total):  # noqa: ANN001, ANN201
+        """`resample` on the rows of the classes grown only, `total` rows in all."""
+        return self.resample(X, y, strategy, state, positions, seed)
+
+    @staticmethod
+    def _collect(passes: Any, target: str, grown: np.ndarray) -> pl.DataFrame:
+        """The rows of the `grown` classes, in order, and when that is one class a row of
+        another after them (imbalanced-learn wants two classes; a class it does not grow is
+        left as it is)."""
+        parts, other = [], None
+        for batch in passes():
+            inside = np.isin(_labels(batch[target]), grown)
+            parts.append(batch.filter(pl.Series(inside)))
+            if other is None and len(grown) == 1 and not inside.all():
+                other = batch[int(np.argmin(inside))]
+        return pl.concat(parts if other is None else [*parts, other], how="vertical")
+
+    def _check_fits(
+        self, passes: Any, state: dict[str, Any], collected: dict[Any, int], new: int
+    ) -> None:
+        """Refuse before collecting when the rows of the grown classes cannot fit in memory."""
+        from prepkit.engines import available_memory, describe_bytes
+
+        first = next(iter(passes()), None)
+        if first is None or not first.height:
+            return
+        per_row = first.estimated_size() / first.height
+        n = sum(collected.values())
+        # the rows, their feature matrix and imbalanced-learn's copy of it with the new rows
+        width = len(state["features"]) * 8
+        need = int(n * per_row + new * per_row + (2 * n + new) * width)
+        available = available_memory()
+        if available is not None and need > available * 0.8:
+            grown = ", ".join(f"'{_key(c)}' ({k:,} rows)" for c, k in collected.items())
+            raise DataError(
+                f"{self.name} on the streaming engine holds the classes it grows in memory: "
+                f"{grown} and {new:,} new rows need about {describe_bytes(need)}, but only "
+                f"{describe_bytes(available)} is available",
+                hint="grow fewer rows (sampling_strategy: a float or {class: rows}), use fewer "
+                "feature columns (columns:), or run on a machine with more memory",
+            )
+
+
 # -- over-sampling ---------------------------------------------------------------------------------
 @register("oversample")
-class Oversample(Resampler):
+class Oversample(StreamsOver, Resampler):
     """Random over-sampling: add copies of rows of the classes to grow (RandomOverSampler).
 
     Without `shrinkage` the added rows are whole copies of original rows (every column copied).
@@ -511,9 +638,19 @@ class Oversample(Resampler):
         X_res, y_res = sampler.fit_resample(X, y)
         return Resampled(X_new=X_res[n:], y_new=y_res[n:])
 
+    def resample_part(self, X, y, strategy, state, positions, seed, total):  # noqa: ANN001, ANN201
+        if self.params.shrinkage is None:
+            return self.resample(X, y, strategy, state, positions, seed)
+        # imbalanced-learn's noise is shrinkage * (4 / ((d + 2) n)) ** (1 / (d + 4)) * std, n the
+        # rows it is given: scaled so that n counts every training row, the noise is the same
+        d = X.shape[1]
+        factor = self.params.shrinkage * (len(X) / total) ** (1 / (d + 4))
+        copy = type(self)(self.params.model_copy(update={"shrinkage": factor}), self.id)
+        return copy.resample(X, y, strategy, state, positions, seed)
+
 
 @register("smote")
-class Smote(SmoteFamily):
+class Smote(StreamsOver, SmoteFamily):
     """SMOTE: synthesize rows on the line between a row and one of its nearest same-class rows.
 
     When the features include categorical or boolean columns it uses SMOTENC automatically (SMOTEN
@@ -534,6 +671,16 @@ class Smote(SmoteFamily):
 
     def _sampler_name(self, features: list[str], categorical: list[str]) -> str:
         return _smote_name(features, categorical)
+
+    def streamed(self, passes, state, ctx):  # noqa: ANN001, ANN201
+        if state.get("sampler") == "SMOTEN":
+            raise DataError(
+                "smote with categorical features only (SMOTEN) measures distances from category "
+                "frequencies in every class, which needs all training rows at once; "
+                "--engine stream does not do that",
+                hint="run this recipe with --engine memory, or add a numeric feature (SMOTENC)",
+            )
+        return super().streamed(passes, state, ctx)
 
     def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
         k = state["neighbours"]["k_neighbors"]
@@ -656,7 +803,7 @@ class Undersampler(Resampler):
 
 
 @register("undersample")
-class Undersample(Undersampler):
+class Undersample(FitsFromCounts, Undersampler):
     """Random under-sampling: keep a random subset of the classes to shrink (RandomUnderSampler).
 
     Kept rows are original rows in their original order, with every column.
@@ -672,40 +819,13 @@ class Undersample(Undersampler):
 
     sampler_class = "RandomUnderSampler"
 
-    # which rows it keeps depends on the labels only: the streaming engine collects the target
-    # column of every training row (not the features) and keeps exactly the rows kept here
-    def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Any]:
-        target = ctx.require_target(frame, self.name)
-        features, _ = self._features(frame, ctx, target)
-        return [Counts(target), *(Missing(c) for c in features)]
-
-    def fit_from(
-        self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
-    ) -> dict[str, Any]:
-        target = ctx.require_target(frame, self.name)
-        features, categorical = self._features(frame, ctx, target)
-        state: dict[str, Any] = {"target": target, "features": features,
-                                 "categorical": categorical, "sampler": None, "neighbours": {}}  # fmt: skip
-        counts = answers[Counts(target)]
-        if not features:
-            return state
-        if not counts:
-            ctx.warn("no training rows: nothing to resample")
-            return state
-        missing = {c: answers[Missing(c)]["missing"] for c in features}
-        self._refuse_missing(missing, target, counts.get(None, 0))
-        labels = pl.Series(target, list(counts), dtype=frame.schema[target])
-        repeats = np.repeat(np.arange(len(counts)), list(counts.values()))
-        return self._decide(state, _labels(labels.gather(repeats)), ctx)
-
-    def selects_rows_by(self, state: dict[str, Any]) -> list[str] | None:
-        return [state["target"]] if state.get("sampler") else None
-
-    def rows_kept(
-        self, labels: pl.DataFrame, state: dict[str, Any], ctx: StepContext
-    ) -> np.ndarray:
-        y = _labels(labels[state["target"]])
-        return self.resample(np.empty((len(y), 0)), y, self._strategy(y), state, [], ctx.seed).kept
+    def streamed(self, passes, state, ctx):  # noqa: ANN001, ANN201
+        """The rows kept, chosen from the labels of every training row (the only column read)."""
+        if not state.get("sampler"):
+            return None
+        y = _labels(pl.concat([b.select(state["target"]) for b in passes()]).to_series())
+        kept = self.resample(np.empty((len(y), 0)), y, self._strategy(y), state, [], ctx.seed).kept
+        return state, by_position(kept, keep=True)
 
     def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
         from imblearn.under_sampling import RandomUnderSampler
