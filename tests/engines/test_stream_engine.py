@@ -170,6 +170,14 @@ STEPS = {
         {"step": "drop_duplicates", "subset": ["x", "city"]},
         {"step": "undersample", "columns": ["x"], "sampling_strategy": {"true": 20000}},
     ],
+    # passes shared: the categorical impute is fitted in the numeric impute's passes; scale's
+    # requests change once one-hot columns exist, so it gets passes of its own
+    "shared_passes": [
+        {"step": "impute", "columns": "numeric", "strategy": "median"},
+        {"step": "impute", "columns": "categorical", "strategy": "most_frequent"},
+        {"step": "encode", "columns": "categorical", "method": "onehot"},
+        {"step": "scale", "columns": "numeric"},
+    ],
     "chain": [
         {"step": "drop_duplicates"},
         {"step": "outliers", "columns": "numeric", "method": "iqr"},
@@ -361,3 +369,39 @@ def test_stream_refuses_smoten_which_needs_every_class(tmp_path: Path):
     )
     with pytest.raises(prepkit.DataError, match=r"SMOTEN.*--engine stream does not do that"):
         recipe.run(frame, write=False, engine="stream", batch_size=500)
+
+
+def passes_taken(steps: list[dict], frame: pl.DataFrame) -> int:
+    """How many times fitting `steps` over `frame` reads the input."""
+    from prepkit.engines.stream import StreamedTable, fit_streamed
+    from prepkit.pipeline import context_for
+
+    recipe = prepkit.load_recipe({"target": "label", "steps": steps})
+    reads = 0
+
+    def read():
+        nonlocal reads
+        reads += 1
+        return frame.iter_slices(50_000)
+
+    fit_streamed(recipe.steps, StreamedTable(read), context_for(recipe))
+    return reads - len(steps)  # less the first-batch samples, one before each step
+
+
+def test_independent_steps_share_passes():
+    frame = make_frame(200_000)  # large enough that medians need their second pass
+    numeric = {"step": "impute", "columns": ["x", "y"], "strategy": "median"}  # 2 passes
+    categorical = {"step": "impute", "columns": ["city"], "strategy": "most_frequent"}  # 1
+    assert passes_taken([numeric], frame) == 2
+    assert passes_taken([categorical], frame) == 1
+    assert passes_taken([numeric, categorical], frame) == 2  # shared
+    onehot = {"step": "encode", "columns": ["city"], "method": "onehot"}  # reads what impute wrote
+    assert passes_taken([numeric, categorical, onehot], frame) == 3
+    scale_n = {"step": "scale", "columns": ["n"]}
+    assert passes_taken([numeric, categorical, scale_n, onehot], frame) == 3
+    # a step whose columns an earlier step of the group changed is not fitted ahead
+    scale_x = {"step": "scale", "columns": ["x"]}
+    assert passes_taken([numeric, scale_x], frame) == 3
+    # neither is one whose requests differ once the steps before it ran (one-hot columns)
+    scale_all = {"step": "scale", "columns": "numeric"}
+    assert passes_taken([categorical, onehot, scale_all], frame) == 3

@@ -372,6 +372,8 @@ def _quantiles(
 def compute_batches(batches: Batches, requests: list[Request]) -> dict[Request, Any]:
     """Answer `requests` over `batches()` (called once per pass), in bounded memory."""
     unique = list(dict.fromkeys(requests))
+    if not unique:  # nothing to learn from rows: no pass
+        return {}
     wanted = [r for r in unique if isinstance(r, Quantiles)]
     first = [r for r in unique if not isinstance(r, Quantiles)]
     first += [Moments(c) for c in dict.fromkeys(r.column for r in wanted)]

@@ -156,15 +156,87 @@ class StreamFit:
     input_schema: pl.Schema
 
 
+@dataclass
+class _Ahead:
+    """Answers computed for a later step in the pass of an earlier one (`origin`), from the
+    requests that step made on the sample as it was before the origin step."""
+
+    origin: int
+    requests: set[Any]
+    answers: dict[Any, Any]
+    sample: pl.DataFrame
+
+
+def _request_columns(requests: list[Any]) -> set[str]:
+    return {r.column for r in requests}
+
+
+def _fusable(step: Step, requests: list[Any] | None) -> bool:
+    """Whether a step may share a pass with the steps before it: a transform that keeps every
+    row and learns from a few columns (the steps after it then see the same rows)."""
+    return bool(requests) and step.phase == "transform" and step.keeps_rows
+
+
+def _look_ahead(
+    steps: list[Step], index: int, requests: list[Any], sample: pl.DataFrame, base: StepContext
+) -> dict[int, list[Any]]:
+    """Requests of the steps after `index` that can share its passes: consecutive transforms
+    whose requests (made on the same sample) name none of the columns the steps before them
+    in the group learn from. Checked again when each is fitted (`_use_ahead`)."""
+    ahead: dict[int, list[Any]] = {}
+    if not _fusable(steps[index], requests):
+        return ahead
+    seen = _request_columns(requests)
+    for later in range(index + 1, len(steps)):
+        ctx = replace(base, step_id=steps[later].id, warnings=[], changes={}, fitting=True)
+        try:
+            found = steps[later].statistics(sample, ctx)
+        except Exception:  # fitted in its turn, where the error is reported
+            break
+        if not _fusable(steps[later], found) or _request_columns(found) & seen:
+            break
+        ahead[later] = found
+        seen |= _request_columns(found)
+    return ahead
+
+
+def _use_ahead(
+    ahead: _Ahead | None, requests: list[Any], index: int, steps: list[Step],
+    states: list[dict[str, Any]], sample: pl.DataFrame,
+) -> dict[Any, Any] | None:  # fmt: skip
+    """The answers computed ahead for this step, if they are what it would learn now: the same
+    requests on the sample as it is now, and the steps fitted since changed none of their
+    columns (they do not read them, and the sample's values of them are unchanged)."""
+    if ahead is None or set(requests) != ahead.requests:
+        return None
+    columns = _request_columns(requests)
+    for between in range(ahead.origin, index):
+        step, state = steps[between], states[between]
+        if not _fusable(step, [None]) or columns & set(step.required_columns(state)):
+            return None
+    for c in columns:
+        before = ahead.sample.get_column(c) if c in ahead.sample.columns else None
+        if before is None or c not in sample.columns or not before.equals(sample[c]):
+            return None
+    return ahead.answers
+
+
 def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> StreamFit:
-    """Fit each step on the output of the steps before it, pass by pass over the batches."""
+    """Fit each step on the output of the steps before it, pass by pass over the batches.
+
+    Consecutive transforms that learn from different columns share passes: the statistics of
+    the later ones are computed with those of the first (see `_look_ahead`), and used when they
+    are fitted if nothing the steps between did changed those columns.
+    """
     from prepkit.engines import blocking_steps
     from prepkit.pipeline import guard_step
 
     blocking = blocking_steps(steps)
     sample = table.sample()  # the first batch through the steps fitted so far
     fit = StreamFit([], [], [], [], sample.schema)
-    for number, step in enumerate(steps, 1):
+    ahead: dict[int, _Ahead] = {}
+    for index, step in enumerate(steps):
+        number = index + 1
         ctx = replace(base, step_id=step.id, warnings=[], changes={}, fitting=True)
         start = time.perf_counter()
         if step in blocking:
@@ -180,7 +252,17 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
             if step.name == "drop_duplicates":  # exact over all batches, dropped by position
                 stage = by_position(_duplicates_to_drop(table, step, state), keep=False)
         else:
-            answers = guard_step(step, number, "fitting", compute_batches, table.batches, requests)
+            known = _use_ahead(ahead.get(index), requests, index, steps, fit.states, sample)
+            if known is not None:
+                answers = {r: known[r] for r in requests}
+            else:
+                later = _look_ahead(steps, index, requests, sample, base)
+                wanted = [*requests, *(r for rs in later.values() for r in rs)]
+                answers = guard_step(
+                    step, number, "fitting", compute_batches, table.batches, wanted
+                )
+                for k, rs in later.items():
+                    ahead[k] = _Ahead(index, set(rs), {r: answers[r] for r in rs}, sample)
             state = guard_step(step, number, "fitting", step.fit_from, sample, answers, ctx)
             state = plain_state(state, step.id)
             found = guard_step(step, number, "fitting", step.streamed, table.batches, state, ctx)
