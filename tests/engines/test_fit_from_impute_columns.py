@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 import pytest
+from engine_helpers import recipe
 
-import prepkit
 from prepkit.engines.partials import compute_batches
 from prepkit.engines.statistics import Distinct, Infinities, compute
 from prepkit.errors import DataError
@@ -20,13 +20,6 @@ from prepkit.pipeline import context_for
 from prepkit.steps.base import StepContext, plain_state
 
 INF, NAN = math.inf, math.nan
-
-
-def recipe(step: dict, target: str | None = None):
-    spec = {"steps": [step]}
-    if target:
-        spec["target"] = target
-    return prepkit.load_recipe(spec)
 
 
 @pytest.fixture

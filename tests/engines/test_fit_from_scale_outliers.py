@@ -10,18 +10,10 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from engine_helpers import recipe
 from sklearn.preprocessing import StandardScaler
 
-import prepkit
-
 INF, NAN = math.inf, math.nan
-
-
-def recipe(step: dict, target: str | None = None):
-    spec = {"steps": [step]}
-    if target:
-        spec["target"] = target
-    return prepkit.load_recipe(spec)
 
 
 @pytest.fixture
