@@ -268,7 +268,7 @@ def test_stream_refuses_steps_that_need_all_rows(tmp_path: Path):
     data = tmp_path / "in.parquet"
     make_frame(2_000).write_parquet(data)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("target: label\nsteps:\n  - step: impute\n  - step: label_issues\n")
+    recipe.write_text("target: label\nsteps:\n  - step: impute\n  - step: borderline_smote\n")
     result = RUNNER.invoke(
         app,
         [
@@ -283,7 +283,7 @@ def test_stream_refuses_steps_that_need_all_rows(tmp_path: Path):
         ],
     )
     assert result.exit_code == 1
-    assert "step 2 'label_issues_2'" in result.output and "--engine memory" in result.output
+    assert "step 2 'borderline_smote_2'" in result.output and "--engine memory" in result.output
     assert not (tmp_path / "o.parquet").exists()
 
 

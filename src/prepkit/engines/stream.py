@@ -188,6 +188,8 @@ def _look_ahead(
         return ahead
     seen = _request_columns(requests)
     for later in range(index + 1, len(steps)):
+        if not _fusable(steps[later], [None]):
+            break
         ctx = replace(base, step_id=steps[later].id, warnings=[], changes={}, fitting=True)
         try:
             found = steps[later].statistics(sample, ctx)
