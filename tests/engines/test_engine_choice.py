@@ -71,10 +71,10 @@ def test_auto_picks_stream_when_memory_is_short(tmp_path, monkeypatch):
 
 def test_auto_runs_steps_that_need_all_rows_in_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(engines, "available_memory", lambda: 100_000)
-    result = run(tmp_path, recipe=RECIPE + "  - step: borderline_smote\n")
+    result = run(tmp_path, recipe=RECIPE + "  - step: svm_smote\n")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["engine"] == {
-        "name": "memory", "reason": "step 'borderline_smote_3' needs all training rows at once",
+        "name": "memory", "reason": "step 'svm_smote_3' needs all training rows at once",
         "batch_size": None,
     }  # fmt: skip
 

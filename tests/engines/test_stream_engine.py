@@ -161,6 +161,20 @@ STEPS = {
         {"step": "impute", "columns": ["x", "y", "n"]},
         {"step": "smote", "columns": ["x", "y", "n"], "k_neighbors": 3},
     ],
+    # neighbours among every class, found batch by batch; the new rows follow the last batch
+    "adasyn_then_scale": [
+        {"step": "impute", "columns": ["x", "y", "n"]},
+        {"step": "adasyn", "columns": ["x", "y", "n"], "n_neighbors": 4},
+        {"step": "scale", "columns": ["x", "y", "n"]},
+    ],
+    "borderline_smote_1": [
+        {"step": "impute", "columns": ["x", "y", "n"]},
+        {"step": "borderline_smote", "columns": ["x", "y", "n"], "mark_synthetic": True},
+    ],
+    "borderline_smote_2": [
+        {"step": "impute", "columns": ["x", "y", "n"]},
+        {"step": "borderline_smote", "columns": ["x", "y"], "kind": "borderline-2"},
+    ],
     # SMOTENC, then steps fitted on the rows it added after the last batch
     "smotenc_then_scale_dedupe": [
         {"step": "impute", "columns": "numeric"},
@@ -268,7 +282,7 @@ def test_stream_refuses_steps_that_need_all_rows(tmp_path: Path):
     data = tmp_path / "in.parquet"
     make_frame(2_000).write_parquet(data)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("target: label\nsteps:\n  - step: impute\n  - step: borderline_smote\n")
+    recipe.write_text("target: label\nsteps:\n  - step: impute\n  - step: svm_smote\n")
     result = RUNNER.invoke(
         app,
         [
@@ -283,7 +297,7 @@ def test_stream_refuses_steps_that_need_all_rows(tmp_path: Path):
         ],
     )
     assert result.exit_code == 1
-    assert "step 2 'borderline_smote_2'" in result.output and "--engine memory" in result.output
+    assert "step 2 'svm_smote_2'" in result.output and "--engine memory" in result.output
     assert not (tmp_path / "o.parquet").exists()
 
 

@@ -20,7 +20,7 @@ data the rows out are exactly imbalanced-learn's own `fit_resample` output for t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
@@ -31,6 +31,9 @@ from prepkit.engines.stages import appending, by_position
 from prepkit.engines.statistics import Counts, Missing
 from prepkit.errors import DataError, suggest
 from prepkit.steps.base import Column, Step, StepContext, StepParams, StepState, register
+
+if TYPE_CHECKING:
+    from prepkit.steps.neighbours import StreamedNeighbours
 
 Strategy = (
     Literal["auto", "minority", "majority", "not majority", "not minority", "all"]
@@ -514,12 +517,7 @@ class StreamsOver(FitsFromCounts):
         if not state.get("sampler"):
             return None
         target = state["target"]
-        y = _labels(pl.concat([b.select(target) for b in passes()]).to_series())
-        strategy = self._strategy(y)
-        adding = {c: n for c, n in self._targets(strategy, y).items() if n > 0}
-        classes, counts = np.unique(y, return_counts=True)
-        sizes = dict(zip(classes.tolist(), counts.tolist(), strict=True))
-        del y
+        adding, sizes, classes = self._plan(passes, state)
         self._check_fits(passes, state, {c: sizes[c] for c in adding}, sum(adding.values()))
         rows = self._collect(passes, target, np.array(list(adding), dtype=classes.dtype))
         features, categorical = state["features"], state["categorical"]
@@ -530,6 +528,21 @@ class StreamsOver(FitsFromCounts):
             _matrix(rows, features, categorical), _labels(rows[target]), wanted, state,
             positions, ctx.seed, sum(sizes.values()),
         )  # fmt: skip
+        return state, self._appended(rows, state, result)
+
+    def _plan(
+        self, passes: Any, state: dict[str, Any]
+    ) -> tuple[dict[Any, int], dict[Any, int], np.ndarray]:
+        """From the labels of every row (the only column read): the rows to add to each class
+        grown, every class's size, and the classes (sorted)."""
+        y = _labels(pl.concat([b.select(state["target"]) for b in passes()]).to_series())
+        adding = {c: n for c, n in self._targets(self._strategy(y), y).items() if n > 0}
+        classes, counts = np.unique(y, return_counts=True)
+        return adding, dict(zip(classes.tolist(), counts.tolist(), strict=True)), classes
+
+    def _appended(self, rows: pl.DataFrame, state: dict[str, Any], result: Resampled) -> Any:
+        """The stage: every batch passes (marked as original when rows are marked), the rows
+        `result` adds to `rows` follow the last batch."""
         mark = self._marks(rows)
         added = self._added(rows, state, result, mark)
         changes = {
@@ -540,7 +553,7 @@ class StreamsOver(FitsFromCounts):
         def through(batch: pl.DataFrame) -> pl.DataFrame:
             return batch.with_columns(pl.lit(False).alias(MARK)) if mark else batch
 
-        return state, appending(through, added, changes)
+        return appending(through, added, changes)
 
     def resample_part(self, X, y, strategy, state, positions, seed, total):  # noqa: ANN001, ANN201
         """`resample` on the rows of the classes grown only, `total` rows in all."""
@@ -559,6 +572,10 @@ class StreamsOver(FitsFromCounts):
                 other = batch[int(np.argmin(inside))]
         return pl.concat(parts if other is None else [*parts, other], how="vertical")
 
+    def _search_bytes(self, n: int, state: dict[str, Any]) -> int:
+        """Memory held besides the `n` rows collected and their matrices (none here)."""
+        return 0
+
     def _check_fits(
         self, passes: Any, state: dict[str, Any], collected: dict[Any, int], new: int
     ) -> None:
@@ -573,6 +590,7 @@ class StreamsOver(FitsFromCounts):
         # the rows, their feature matrix and imbalanced-learn's copy of it with the new rows
         width = len(state["features"]) * 8
         need = int(n * per_row + new * per_row + (2 * n + new) * width)
+        need += self._search_bytes(n, state)
         available = available_memory()
         if available is not None and need > available * 0.8:
             grown = ", ".join(f"'{_key(c)}' ({k:,} rows)" for c, k in collected.items())
@@ -582,6 +600,235 @@ class StreamsOver(FitsFromCounts):
                 f"{describe_bytes(available)} is available",
                 hint="grow fewer rows (sampling_strategy: a float or {class: rows}), use fewer "
                 "feature columns (columns:), or run on a machine with more memory",
+            )
+
+
+@dataclass
+class _Near:
+    """The rows a neighbour-based over-sampler runs on in the streaming engine, and the
+    neighbours of the grown-class rows among every row.
+
+    `rows`: the rows of the classes grown (stream order), then one row of each other class (a
+    stand-in for that class where only a neighbour's label is read), then `extra` rows of other
+    classes whose features are read too (borderline-2). `positions`: stream positions of the
+    grown-class rows; `codes`: class code (index in the sorted classes) of each row;
+    `proxy[code]`: index of that class's stand-in row (-1 for a grown class); `found[param]`:
+    the search for that sampler parameter, its queries the grown-class rows in order, with one
+    neighbour more than the `used[param]` the sampler reads (to see ties at the edge).
+    """
+
+    rows: pl.DataFrame
+    positions: np.ndarray
+    codes: np.ndarray
+    grown: np.ndarray
+    proxy: np.ndarray
+    found: dict[str, StreamedNeighbours]
+    used: dict[str, int]
+    extra: np.ndarray  # stream positions of the rows after the stand-ins
+
+    def indices(self, param: str, features_read: bool) -> np.ndarray:
+        """The neighbours found for `param` as indices into `rows`: a grown-class row is itself,
+        a row of another class its class's stand-in, or (`features_read`) its own extra row."""
+        positions, values = self.neighbours(param)
+        out = np.empty_like(positions)
+        inside = self.grown[values]
+        out[inside] = np.searchsorted(self.positions, positions[inside])
+        if features_read:
+            first = len(self.positions) + int((self.proxy >= 0).sum())
+            out[~inside] = first + np.searchsorted(self.extra, positions[~inside])
+        else:
+            out[~inside] = self.proxy[values[~inside]]
+        return out
+
+    def neighbours(self, param: str) -> tuple[np.ndarray, np.ndarray]:
+        """Stream positions and class codes of the neighbours the sampler reads for `param`."""
+        used = self.used[param]
+        return self.found[param].positions[:, :used], self.found[param].values[:, :used]
+
+    def label_ties(self, features_read: Any) -> np.ndarray:
+        """Per grown-class row: whether a tie can change the classes of the neighbours read for
+        their labels only (the searches not in `features_read`)."""
+        tied = np.zeros(len(self.positions), dtype=bool)
+        for param, used in self.used.items():
+            if param not in features_read:
+                tied |= self.found[param].label_ties(used)
+        return tied
+
+    def class_rows(self) -> dict[int, np.ndarray]:
+        """For each grown class (code): its rows, indices into `rows`."""
+        return {int(c): np.flatnonzero(self.codes == c) for c in np.flatnonzero(self.grown)}
+
+
+class StreamsNeighbours(StreamsOver):
+    """An over-sampler that also reads the nearest neighbours, among ALL rows of every class, of
+    each row of a class it grows (ADASYN's share of other-class neighbours, BorderlineSMOTE's
+    rows in danger), on the streaming engine.
+
+    The grown-class rows are collected (as `StreamsOver` does) with one row of each other class;
+    a further pass finds each grown-class row's nearest rows among all rows batch by batch
+    (`StreamedNeighbours`, the same neighbours as scikit-learn's search on all rows); then
+    imbalanced-learn runs on the collected rows with, for its all-row searches, `KnownNeighbours`
+    answering with those neighbours. A neighbour of another class is that class's stand-in row
+    where only labels are read; where the sampler interpolates toward it (borderline-2), its own
+    row, fetched by position in one more pass. The draws are imbalanced-learn's own, from the
+    same rows of each grown class, so the rows added are the memory engine's.
+    """
+
+    def _searches(self, state: dict[str, Any]) -> dict[str, int]:
+        """Sampler parameters whose neighbours are searched among all rows, and how many
+        (imbalanced-learn asks for one more than the setting: the row itself)."""
+        raise NotImplementedError
+
+    def _toward_others(self, near: _Near, state: dict[str, Any]) -> dict[str, dict[int, Any]]:
+        """Searches whose neighbours of other classes the sampler interpolates toward: for
+        each, the rows it asks about per class (none here: only labels are read)."""
+        return {}
+
+    def _sampler(self, strategy: Any, seed: int, neighbours: dict[str, Any]) -> Any:
+        """The imbalanced-learn sampler, neighbour settings (counts or estimators) as given."""
+        raise NotImplementedError
+
+    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+        return self._over(X, y, self._sampler(strategy, seed, state["neighbours"]))
+
+    def _search_bytes(self, n: int, state: dict[str, Any]) -> int:
+        # per neighbour: distance, position and class while merging (twice), the index handed
+        # to the sampler and imbalanced-learn's copy of it
+        return sum(n * k * 8 * 8 for k in self._searches(state).values())
+
+    def streamed(self, passes, state, ctx):  # noqa: ANN001, ANN201
+        if not state.get("sampler"):
+            return None
+        adding, sizes, classes = self._plan(passes, state)
+        self._check_fits(passes, state, {c: sizes[c] for c in adding}, sum(adding.values()))
+        near = self._near(passes, state, classes, np.isin(classes, list(adding)))
+        toward = self._toward_others(near, state)
+        tied = self._fetch_extra(passes, state, near, toward) | near.label_ties(toward)
+        estimators = self._estimators(near, toward)
+        del near.found  # the estimators hold what the sampler reads
+        if tied.any():
+            ctx.warn(
+                f"{int(tied.sum()):,} rows of the classes grown have rows at exactly the same "
+                "distance among their nearest (such as duplicate rows of different classes): "
+                "scikit-learn orders those as its search meets them, --engine stream by row "
+                "order, so the rows added may differ from --engine memory's"
+            )
+        target = state["target"]
+        wanted = {c: sizes[c] + n for c, n in adding.items()}
+        X = _matrix(near.rows, state["features"], [])
+        sampler = self._sampler(wanted, ctx.seed, {**state["neighbours"], **estimators})
+        result = self._over(X, _labels(near.rows[target]), sampler)
+        return state, self._appended(near.rows, state, result)
+
+    @staticmethod
+    def _estimators(near: _Near, toward: dict[str, dict[int, Any]]) -> dict[str, Any]:
+        """For each all-row search, a `KnownNeighbours` answering the sampler's queries (the
+        rows of each grown class, or those `toward` lists) with the neighbours found."""
+        from prepkit.steps.neighbours import KnownNeighbours
+
+        out = {}
+        for param, used in near.used.items():
+            asked = toward.get(param) or near.class_rows()
+            index = near.indices(param, param in toward)
+            known = [(rows, index[rows]) for rows in asked.values()]
+            out[param] = KnownNeighbours(used, rows=near.rows.height, known=known)
+        return out
+
+    def _near(
+        self, passes: Any, state: dict[str, Any], classes: np.ndarray, grown: np.ndarray
+    ) -> _Near:
+        """Collect the grown-class rows and a stand-in of each other class (one pass), then
+        search their neighbours among all rows (another)."""
+        from prepkit.steps.neighbours import StreamedNeighbours, search_algorithm
+
+        target, features = state["target"], state["features"]
+        parts, positions, proxies, seen = [], [], {}, 0
+        for batch in passes():
+            codes = np.searchsorted(classes, _labels(batch[target]))
+            inside = grown[codes]
+            parts.append(batch.filter(pl.Series(inside)))
+            positions.append(seen + np.flatnonzero(inside))
+            for code in np.unique(codes[~inside]):
+                proxies.setdefault(int(code), batch[int(np.argmax(codes == code))])
+            seen += batch.height
+        order = sorted(proxies)
+        rows = pl.concat([*parts, *(proxies[c] for c in order)], how="vertical")
+        codes = np.searchsorted(classes, _labels(rows[target]))
+        proxy = np.full(len(classes), -1, dtype=np.int64)
+        proxy[order] = rows.height - len(order) + np.arange(len(order))
+        positions = np.concatenate(positions)
+        queries = _matrix(rows.head(len(positions)), features, [])
+        used = self._searches(state)
+        # the algorithm scikit-learn picks for all rows: it computes distances the same way
+        found = {
+            param: StreamedNeighbours(
+                queries, min(k + 1, seen), search_algorithm(seen, len(features), k)
+            )
+            for param, k in used.items()
+        }
+        for batch in passes():
+            X = _matrix(batch, features, [])
+            codes_b = np.searchsorted(classes, _labels(batch[target]))
+            for search in found.values():
+                search.add(X, codes_b)
+        return _Near(rows, positions, codes, grown, proxy, found, used, np.empty(0, dtype=np.int64))
+
+    def _fetch_extra(
+        self, passes: Any, state: dict[str, Any], near: _Near, toward: dict[str, dict[int, Any]]
+    ) -> np.ndarray:
+        """Add to `near.rows` the rows of other classes the sampler interpolates toward (the
+        neighbours of the rows it asks about), read by position in one more pass (none when
+        `toward` is empty). Returns, per grown-class row, whether a tie between two different
+        rows (features or class) makes the order of its neighbours scikit-learn's to choose."""
+        tied = np.zeros(len(near.positions), dtype=bool)
+        if not toward:
+            return tied
+        wanted, pairs = [], []
+        for param, asked in toward.items():
+            positions, classes = near.neighbours(param)
+            search = near.found[param]
+            equal = search.equal_pairs(near.used[param])
+            for rows in asked.values():
+                wanted.append(positions[rows][~near.grown[classes[rows]]])
+                query, j = np.nonzero(equal[rows])
+                query = rows[query]
+                pairs.append((query, search.positions[query, j], search.positions[query, j + 1]))
+        extra = np.unique(np.concatenate(wanted))
+        query, first, second = (np.concatenate(p) for p in zip(*pairs, strict=True))
+        self._check_extra_fits(near.rows, len(extra), state)
+        looked = np.unique(np.concatenate([first, second]))
+        identity = np.empty(len(looked), dtype=np.uint64)  # a row's features and label
+        parts, seen = [], 0
+        for batch in passes():
+            lo, hi = np.searchsorted(extra, [seen, seen + batch.height])
+            parts.append(batch[extra[lo:hi] - seen])
+            lo, hi = np.searchsorted(looked, [seen, seen + batch.height])
+            rows = batch[looked[lo:hi] - seen].select(*state["features"], state["target"])
+            identity[lo:hi] = rows.hash_rows().to_numpy()
+            seen += batch.height
+        near.rows = pl.concat([near.rows, *parts], how="vertical")
+        near.extra = extra
+        differ = (
+            identity[np.searchsorted(looked, first)] != identity[np.searchsorted(looked, second)]
+        )
+        tied[query[differ]] = True
+        return tied
+
+    def _check_extra_fits(self, rows: pl.DataFrame, n: int, state: dict[str, Any]) -> None:
+        """Refuse before fetching when the other-class rows interpolated toward cannot fit."""
+        from prepkit.engines import available_memory, describe_bytes
+
+        need = int(
+            n * (rows.estimated_size() / max(rows.height, 1) + 2 * 8 * len(state["features"]))
+        )
+        available = available_memory()
+        if available is not None and need > available * 0.8:
+            raise DataError(
+                f"{self.name} on the streaming engine also holds the {n:,} rows of other classes "
+                f"it interpolates toward: they need about {describe_bytes(need)}, but only "
+                f"{describe_bytes(available)} is available",
+                hint="use kind: borderline-1 (it reads only their labels), grow fewer rows, "
+                "or run this recipe with --engine memory on a machine with more memory",
             )
 
 
@@ -697,8 +944,20 @@ class BorderSmoteFamily(SmoteFamily):
 
 
 @register("borderline_smote")
-class BorderlineSmote(BorderSmoteFamily):
+class BorderlineSmote(StreamsNeighbours, BorderSmoteFamily):
     """Borderline-SMOTE: SMOTE only from minority rows near the class border (numeric features).
+
+    A row of a grown class is "in danger" when at least half, but not all, of its `m_neighbors`
+    nearest rows (among all rows, every class) belong to other classes; new rows are made from
+    those rows only. borderline-1 interpolates toward `k_neighbors` nearest rows of the same
+    class, borderline-2 toward the nearest rows of any class (a step of at most half the way
+    toward a row of another class).
+
+    Streams (`--engine stream`), with the rows of the memory engine: it holds the rows of the
+    classes it grows and their new rows (as `smote` does), one row of each other class, and for
+    each grown-class row its `m_neighbors + 1` nearest rows (position and class; with
+    borderline-2 also its `k_neighbors + 1` nearest, and the rows of other classes among those
+    of the rows in danger), found over every row batch by batch.
 
     ```yaml
     - step: borderline_smote
@@ -718,15 +977,33 @@ class BorderlineSmote(BorderSmoteFamily):
 
     sampler_class = "BorderlineSMOTE"
 
-    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+    def _searches(self, state: dict[str, Any]) -> dict[str, int]:
+        nb = state["neighbours"]
+        out = {"m_neighbors": nb["m_neighbors"] + 1}
+        if self.params.kind == "borderline-2":  # interpolates toward neighbours among all rows
+            out["k_neighbors"] = nb["k_neighbors"] + 1
+        return out
+
+    def _toward_others(self, near: _Near, state: dict[str, Any]) -> dict[str, dict[int, Any]]:
+        """borderline-2 asks for the all-row neighbours of the rows in danger of each class:
+        imbalanced-learn's rule (`_in_danger_noise`) on the labels of their m-neighbours."""
+        if self.params.kind != "borderline-2":
+            return {}
+        _, classes = near.neighbours("m_neighbors")
+        m = state["neighbours"]["m_neighbors"]
+        asked = {}
+        for code, rows in near.class_rows().items():
+            others = (classes[rows, 1:] != code).sum(axis=1)
+            asked[code] = rows[(others >= m / 2) & (others < m)]
+        return {"k_neighbors": asked}
+
+    def _sampler(self, strategy: Any, seed: int, neighbours: dict[str, Any]) -> Any:
         from imblearn.over_sampling import BorderlineSMOTE
 
-        nb = state["neighbours"]
-        sampler = BorderlineSMOTE(
-            sampling_strategy=strategy, random_state=seed, k_neighbors=nb["k_neighbors"],
-            m_neighbors=nb["m_neighbors"], kind=self.params.kind,
+        return BorderlineSMOTE(
+            sampling_strategy=strategy, random_state=seed, k_neighbors=neighbours["k_neighbors"],
+            m_neighbors=neighbours["m_neighbors"], kind=self.params.kind,
         )  # fmt: skip
-        return self._over(X, y, sampler)
 
 
 @register("svm_smote")
@@ -763,8 +1040,17 @@ class SvmSmote(BorderSmoteFamily):
 
 
 @register("adasyn")
-class Adasyn(SmoteFamily):
+class Adasyn(StreamsNeighbours, SmoteFamily):
     """ADASYN: like SMOTE, but more synthetic rows where the minority is harder to learn.
+
+    Each row of a grown class gets a share of the new rows proportional to how many of its
+    `n_neighbors` nearest rows (among all rows, every class) belong to other classes; new rows
+    are interpolated toward its `n_neighbors` nearest rows of the same class.
+
+    Streams (`--engine stream`), with the rows of the memory engine: it holds the rows of the
+    classes it grows and their new rows (as `smote` does), one row of each other class, and for
+    each grown-class row the position and class of its `n_neighbors + 1` nearest rows, found
+    over every row batch by batch.
 
     ```yaml
     - step: adasyn
@@ -782,12 +1068,14 @@ class Adasyn(SmoteFamily):
     k_param = "n_neighbors"
     sampler_class = "ADASYN"
 
-    def resample(self, X, y, strategy, state, positions, seed):  # noqa: ANN001, ANN201
+    def _searches(self, state: dict[str, Any]) -> dict[str, int]:
+        return {"n_neighbors": state["neighbours"]["n_neighbors"] + 1}
+
+    def _sampler(self, strategy: Any, seed: int, neighbours: dict[str, Any]) -> Any:
         from imblearn.over_sampling import ADASYN
 
-        k = state["neighbours"]["n_neighbors"]
-        return self._over(
-            X, y, ADASYN(sampling_strategy=strategy, random_state=seed, n_neighbors=k)
+        return ADASYN(
+            sampling_strategy=strategy, random_state=seed, n_neighbors=neighbours["n_neighbors"]
         )
 
 
