@@ -100,14 +100,18 @@ class StreamedTable:
         return first
 
 
+def _step_context(base: StepContext, step: Step) -> StepContext:
+    """A fresh context for `step` fitting or applied to training rows (its own warnings and
+    counts)."""
+    return replace(base, step_id=step.id, warnings=[], changes={}, fitting=True)
+
+
 def _applied(step: Step, number: int, state: dict[str, Any], base: StepContext) -> StageFactory:
     """Stages applying a fitted step to each batch (with the batch's context when reporting)."""
     from prepkit.pipeline import guard_step
 
-    fitting = replace(base, step_id=step.id, fitting=True)
-
     def apply(batch: pl.DataFrame, ctx: StepContext | None) -> pl.DataFrame:
-        ctx = ctx or replace(fitting, warnings=[], changes={})
+        ctx = ctx or _step_context(base, step)
         return guard_step(step, number, "applying", step.apply, batch, state, ctx)
 
     return lambda: Mapped(apply)
@@ -171,10 +175,15 @@ def _request_columns(requests: list[Any]) -> set[str]:
     return {r.column for r in requests}
 
 
+def _keeps_every_row(step: Step) -> bool:
+    """A transform that keeps every row: the steps after it see the rows the steps before it saw."""
+    return step.phase == "transform" and step.keeps_rows
+
+
 def _fusable(step: Step, requests: list[Any] | None) -> bool:
-    """Whether a step may share a pass with the steps before it: a transform that keeps every
-    row and learns from a few columns (the steps after it then see the same rows)."""
-    return bool(requests) and step.phase == "transform" and step.keeps_rows
+    """Whether a step may share a pass with the steps before it: it keeps every row and learns
+    from a few columns."""
+    return bool(requests) and _keeps_every_row(step)
 
 
 def _look_ahead(
@@ -188,11 +197,10 @@ def _look_ahead(
         return ahead
     seen = _request_columns(requests)
     for later in range(index + 1, len(steps)):
-        if not _fusable(steps[later], [None]):
+        if not _keeps_every_row(steps[later]):
             break
-        ctx = replace(base, step_id=steps[later].id, warnings=[], changes={}, fitting=True)
         try:
-            found = steps[later].statistics(sample, ctx)
+            found = steps[later].statistics(sample, _step_context(base, steps[later]))
         except Exception:  # fitted in its turn, where the error is reported
             break
         if not _fusable(steps[later], found) or _request_columns(found) & seen:
@@ -214,7 +222,7 @@ def _use_ahead(
     columns = _request_columns(requests)
     for between in range(ahead.origin, index):
         step, state = steps[between], states[between]
-        if not _fusable(step, [None]) or columns & set(step.required_columns(state)):
+        if not _keeps_every_row(step) or columns & set(step.required_columns(state)):
             return None
     for c in columns:
         before = ahead.sample.get_column(c) if c in ahead.sample.columns else None
@@ -239,7 +247,7 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
     ahead: dict[int, _Ahead] = {}
     for index, step in enumerate(steps):
         number = index + 1
-        ctx = replace(base, step_id=step.id, warnings=[], changes={}, fitting=True)
+        ctx = _step_context(base, step)
         start = time.perf_counter()
         if step in blocking:
             raise DataError(
@@ -291,17 +299,8 @@ class TrainingApplier:
         self.stages = [make() for make in fit.stages]
         self.empty: list[pl.DataFrame] = []  # each step's input schema, for rows added at the end
 
-    def _context(self, step: Step) -> StepContext:
-        return replace(self.base, step_id=step.id, warnings=[], changes={}, fitting=True)
-
     def __call__(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, list[StepReport]]:
-        reports = []
-        for index in range(len(self.stages)):
-            if len(self.empty) <= index:
-                self.empty.append(batch.clear())
-            batch, report = self._through(index, batch)
-            reports.append(report)
-        return batch, reports
+        return self._through(0, batch)
 
     def finish(self) -> Iterator[tuple[pl.DataFrame, list[StepReport | None]]]:
         """The rows steps add after the last batch, in step order, each through the steps after
@@ -310,7 +309,7 @@ class TrainingApplier:
 
         for first, stage in enumerate(self.stages):
             step, state = self.steps[first], self.fit.states[first]
-            ctx = self._context(step)
+            ctx = _step_context(self.base, step)
             for added in stage.finish(ctx):
                 reports: list[StepReport | None] = [None] * first
                 before = self.empty[first]
@@ -319,22 +318,25 @@ class TrainingApplier:
                 )
                 ctx.changes.clear()  # what the stage recorded counts once
                 ctx.warnings.clear()
-                batch = added
-                for number in range(first + 1, len(self.stages)):
-                    out, report = self._through(number, batch)
-                    reports.append(report)
-                    batch = out
-                yield batch, reports
+                batch, later = self._through(first + 1, added)
+                yield batch, [*reports, *later]
 
-    def _through(self, index: int, batch: pl.DataFrame) -> tuple[pl.DataFrame, StepReport]:
+    def _through(self, first: int, batch: pl.DataFrame) -> tuple[pl.DataFrame, list[StepReport]]:
+        """`batch` through the steps from index `first` on, with their reports."""
         from prepkit.pipeline import record_step
 
-        step, state = self.steps[index], self.fit.states[index]
-        ctx = self._context(step)
-        start = time.perf_counter()
-        out = self.stages[index](batch, ctx)
-        seconds = time.perf_counter() - start
-        return out, record_step(step, "train", batch, out, state, ctx, seconds, index + 1)
+        reports = []
+        for index in range(first, len(self.stages)):
+            if len(self.empty) <= index:
+                self.empty.append(batch.clear())
+            step, state = self.steps[index], self.fit.states[index]
+            ctx = _step_context(self.base, step)
+            start = time.perf_counter()
+            out = self.stages[index](batch, ctx)
+            seconds = time.perf_counter() - start
+            reports.append(record_step(step, "train", batch, out, state, ctx, seconds, index + 1))
+            batch = out
+        return batch, reports
 
 
 def merge_reports(
