@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 import zlib
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -335,6 +335,21 @@ class HashSplit:
             offset = splitmix64(np.array([zlib.crc32(label.encode()) ^ mix]))[0] / 2.0**64
             numbers[rows] = (offset + (start + rank[rows]) * _GOLDEN) % 1.0
         return numbers
+
+    def summarize(self, batch: pl.DataFrame) -> dict[str, Any]:
+        """What a splitter starting after `batch` must know of it: its rows and, stratified,
+        its rows per class (see `begin`)."""
+        if self.target is None:
+            return {"rows": batch.height}
+        _labels(batch, self.target, "target")
+        labels = batch.get_column(self.target).cast(pl.String).fill_null("\0null")
+        counts = labels.value_counts()
+        return {"rows": batch.height, "classes": dict(counts.iter_rows())}
+
+    def begin(self, before: dict[str, Any]) -> None:
+        """Continue after the rows `before` summarizes (a part of the input read elsewhere)."""
+        self.position = before.get("rows", 0)
+        self.seen = dict(before.get("classes", {}))
 
     def parts(self, batch: pl.DataFrame) -> np.ndarray:
         """The part of each row of the next batch: 0 train, 1 valid, 2 test (or the fold)."""

@@ -14,6 +14,7 @@ order statistics, hence the quantiles, are bit-identical to the in-memory engine
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -82,26 +83,30 @@ def _merge_moments(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any
     }
 
 
-def _single_pass(
-    batches: Batches, requests: list[Request], samples: list[_Search] | None = None
-) -> dict[Request, Any]:
-    simple = [r for r in requests if isinstance(r, (Moments, Missing, Infinities))]
-    counted = [r for r in requests if isinstance(r, Counts)]
-    distinct = [r for r in requests if isinstance(r, Distinct)]
-    out: dict[Request, Any] = {}
-    tallies: dict[Counts, pl.DataFrame] = {}
-    values_seen: dict[Distinct, pl.Series | None] = {}
-    samples = samples or []
-    offset = 0
-    for batch in batches():
-        if samples:
-            hashes = _hash(np.arange(offset, offset + batch.height, dtype=np.uint64))
-            for s in samples:
+class _FirstPass:
+    """One pass's partial answers to the single-number, value-count and distinct requests (and
+    the quantile columns' samples): `add` a batch, `merge` the partial of the rows that follow
+    (another batch range or partition), `answers` when every part is in."""
+
+    def __init__(self, requests: list[Request], samples: list[_Search], offset: int = 0) -> None:
+        self.simple = [r for r in requests if isinstance(r, (Moments, Missing, Infinities))]
+        self.counted = [r for r in requests if isinstance(r, Counts)]
+        self.distinct = [r for r in requests if isinstance(r, Distinct)]
+        self.out: dict[Request, Any] = {}
+        self.tallies: dict[Counts, pl.DataFrame] = {}
+        self.values_seen: dict[Distinct, pl.Series | None] = {}
+        self.samples = [s.fresh() for s in samples]
+        self.offset = offset  # the position of the next row, for the samples' hashes
+
+    def add(self, batch: pl.DataFrame) -> None:
+        if self.samples:
+            hashes = _hash(np.arange(self.offset, self.offset + batch.height, dtype=np.uint64))
+            for s in self.samples:
                 s.sample(_values(batch, s.column), hashes)
-        offset += batch.height
+        self.offset += batch.height
         schema = batch.schema
         exprs: list[pl.Expr] = []
-        for i, r in enumerate(simple):
+        for i, r in enumerate(self.simple):
             if isinstance(r, Moments):
                 exprs += moment_exprs(schema, r.column, str(i))
             elif isinstance(r, Infinities):
@@ -109,57 +114,86 @@ def _single_pass(
             else:
                 exprs.append(missing_expr(schema, r.column, str(i)))
         row = batch.select(exprs).row(0, named=True) if exprs else {}
-        parts = moment_parts(
-            batch, row, {str(i): r.column for i, r in enumerate(simple) if isinstance(r, Moments)}
-        )
-        for i, r in enumerate(simple):
+        moments = {str(i): r.column for i, r in enumerate(self.simple) if isinstance(r, Moments)}
+        parts = moment_parts(batch, row, moments)
+        found: dict[Request, Any] = {}
+        for i, r in enumerate(self.simple):
             key = str(i)
             if isinstance(r, Moments):
-                out[r] = _merge_moments(out.get(r), parts[key])
+                found[r] = parts[key]
             elif isinstance(r, Infinities):
-                seen = out.get(r, {"inf": 0, "-inf": 0})
-                out[r] = {
-                    "inf": seen["inf"] + int(row[f"{key}:+inf"]),
-                    "-inf": seen["-inf"] + int(row[f"{key}:-inf"]),
-                }
+                found[r] = {"inf": int(row[f"{key}:+inf"]), "-inf": int(row[f"{key}:-inf"])}
             else:
-                seen = out.get(r, {"missing": 0, "rows": 0})
-                out[r] = {
-                    "missing": seen["missing"] + int(row[f"{key}:missing"]),
-                    "rows": seen["rows"] + batch.height,
-                }
-        if counted:
-            for r, part in zip(counted, value_counts(batch, counted), strict=True):
-                if r in tallies:
-                    part = (
-                        pl.concat([tallies[r], part.cast(tallies[r].schema)])
-                        .group_by("value")
-                        .agg(pl.col("n").sum())
-                    )
-                tallies[r] = part
-        if distinct:
-            _merge_distinct(batch, distinct, values_seen)
-    for r in simple:
-        if isinstance(r, Infinities):
-            out.setdefault(r, {"inf": 0, "-inf": 0})
-    for r in simple:
-        if isinstance(r, Moments):
-            out[r] = moment_answer(out.get(r, _NO_VALUES))
-        elif r not in out:
-            out[r] = {"missing": 0, "rows": 0}
-    for r in counted:
-        part = tallies.get(r)
-        out[r] = (
-            {}
-            if part is None
-            else dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
-        )
-    for r in distinct:
-        values = values_seen.get(r, pl.Series([]))
-        out[r] = None if values is None else values.to_list()
-    for s in samples:
-        s.end_sample()
-    return out
+                found[r] = {"missing": int(row[f"{key}:missing"]), "rows": batch.height}
+        self._merge_simple(found)
+        if self.counted:
+            for r, part in zip(self.counted, value_counts(batch, self.counted), strict=True):
+                self._merge_tally(r, part)
+        if self.distinct:
+            _merge_distinct(batch, self.distinct, self.values_seen)
+
+    def _merge_simple(self, found: dict[Request, Any]) -> None:
+        for r, part in found.items():
+            seen = self.out.get(r)
+            if isinstance(r, Moments):
+                self.out[r] = _merge_moments(seen, part)
+            elif seen is None:
+                self.out[r] = dict(part)
+            else:
+                self.out[r] = {k: seen[k] + part[k] for k in seen}
+
+    def _merge_tally(self, r: Counts, part: pl.DataFrame) -> None:
+        if r in self.tallies:
+            before = self.tallies[r]
+            part = (
+                pl.concat([before, part.cast(before.schema)])
+                .group_by("value")
+                .agg(pl.col("n").sum())
+            )
+        self.tallies[r] = part
+
+    def merge(self, later: _FirstPass) -> _FirstPass:
+        """This partial and that of the rows after it, as one."""
+        self._merge_simple(later.out)
+        for r, part in later.tallies.items():
+            self._merge_tally(r, part)
+        for r in self.distinct:
+            if r not in later.values_seen:
+                continue
+            before, part = self.values_seen.get(r, pl.Series([])), later.values_seen[r]
+            if before is None or part is None:
+                self.values_seen[r] = None
+                continue
+            both = pl.concat([before, part.cast(before.dtype)]) if len(before) else part
+            both = both.unique(maintain_order=True)
+            self.values_seen[r] = both if len(both) <= r.limit else None
+        for mine, theirs in zip(self.samples, later.samples, strict=True):
+            mine.merge(theirs)
+        self.offset = max(self.offset, later.offset)
+        return self
+
+    def answers(self) -> dict[Request, Any]:
+        out: dict[Request, Any] = {}
+        for r in self.simple:
+            if isinstance(r, Moments):
+                out[r] = moment_answer(self.out.get(r, _NO_VALUES))
+            elif isinstance(r, Infinities):
+                out[r] = self.out.get(r, {"inf": 0, "-inf": 0})
+            else:
+                out[r] = self.out.get(r, {"missing": 0, "rows": 0})
+        for r in self.counted:
+            part = self.tallies.get(r)
+            out[r] = (
+                {}
+                if part is None
+                else dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
+            )
+        for r in self.distinct:
+            values = self.values_seen.get(r, pl.Series([]))
+            out[r] = None if values is None else values.to_list()
+        for s in self.samples:
+            s.end_sample()
+        return out
 
 
 def _merge_distinct(
@@ -211,9 +245,25 @@ class _Search:
     kept: list[np.ndarray] = field(default_factory=list)
     kept_hash: list[np.ndarray] = field(default_factory=list)
 
-    def reset(self) -> None:
-        self.at_or_below = self.equal_lo = self.equal_hi = self.inside = 0
-        self.kept, self.kept_hash = [], []
+    def fresh(self) -> _Search:
+        """The same search with no results yet (a pass's partial starts from it)."""
+        return _Search(self.column, self.ranks, self.mode, self.lo, self.hi, self.margin_scale)
+
+    def merge(self, later: _Search) -> None:
+        """Add the results of the same search over the rows after those seen here."""
+        self.at_or_below += later.at_or_below
+        self.equal_lo += later.equal_lo
+        self.equal_hi += later.equal_hi
+        self.inside += later.inside
+        self.kept += later.kept
+        self.kept_hash += later.kept_hash
+        if self.mode == "sample":
+            self._compact()
+
+    def _compact(self) -> None:
+        if sum(len(v) for v in self.kept) > 4 * SAMPLE:
+            merged = _bottom_k(np.concatenate(self.kept), np.concatenate(self.kept_hash), SAMPLE)
+            self.kept, self.kept_hash = [merged[0]], [merged[1]]
 
     def sample(self, x: np.ndarray, hashes: np.ndarray) -> None:
         """Keep the sampled values of one batch (the SAMPLE smallest hashes inside the bounds)."""
@@ -227,9 +277,7 @@ class _Search:
         values, h = _bottom_k(x[inside], hashes[inside], SAMPLE)
         self.kept.append(values)
         self.kept_hash.append(h)
-        if sum(len(v) for v in self.kept) > 4 * SAMPLE:
-            merged = _bottom_k(np.concatenate(self.kept), np.concatenate(self.kept_hash), SAMPLE)
-            self.kept, self.kept_hash = [merged[0]], [merged[1]]
+        self._compact()
 
     def end_sample(self) -> None:
         if self.kept:
@@ -244,15 +292,18 @@ def _bottom_k(values: np.ndarray, hashes: np.ndarray, k: int) -> tuple[np.ndarra
     return values[keep], hashes[keep]
 
 
-def _pass(batches: Batches, searches: list[_Search]) -> None:
-    for s in searches:
-        s.reset()
-    offset = 0
-    for batch in batches():
-        hashes = _hash(np.arange(offset, offset + batch.height, dtype=np.uint64))
-        offset += batch.height
+class _SearchPass:
+    """One pass's partial results of the bracket searches (see `_FirstPass` for add/merge)."""
+
+    def __init__(self, searches: list[_Search], offset: int = 0) -> None:
+        self.searches = [s.fresh() for s in searches]
+        self.offset = offset
+
+    def add(self, batch: pl.DataFrame) -> None:
+        hashes = _hash(np.arange(self.offset, self.offset + batch.height, dtype=np.uint64))
+        self.offset += batch.height
         columns: dict[str, np.ndarray] = {}
-        for s in searches:
+        for s in self.searches:
             x = columns.get(s.column)
             if x is None:
                 x = columns[s.column] = _values(batch, s.column)
@@ -265,13 +316,39 @@ def _pass(batches: Batches, searches: list[_Search]) -> None:
                 if s.hi != s.lo:
                     s.equal_hi += int((x == s.hi).sum())
                 s.kept.append(x[(x > s.lo) & (x < s.hi)])
-    for s in searches:
-        if s.mode == "sample":
-            s.end_sample()
+
+    def merge(self, later: _SearchPass) -> _SearchPass:
+        for mine, theirs in zip(self.searches, later.searches, strict=True):
+            mine.merge(theirs)
+        self.offset = max(self.offset, later.offset)
+        return self
+
+    def answers(self) -> list[_Search]:
+        for s in self.searches:
+            if s.mode == "sample":
+                s.end_sample()
+        return self.searches
+
+
+Partial = _FirstPass | _SearchPass
+# runs one pass: makes a partial per range of rows (`make(offset)`), adds their batches, merges
+Scan = Callable[[Callable[[int], Partial]], Partial]
+
+
+def local_scan(batches: Batches) -> Scan:
+    """Passes over `batches()` in this process, one partial for the whole pass."""
+
+    def scan(make: Callable[[int], Partial]) -> Partial:
+        partial = make(0)
+        for batch in batches():
+            partial.add(batch)
+        return partial
+
+    return scan
 
 
 def _order_statistics(
-    batches: Batches, wanted: dict[str, list[int]], samples: dict[str, _Search]
+    scan: Scan, wanted: dict[str, list[int]], samples: dict[str, _Search]
 ) -> dict[str, dict[int, float]]:
     """The k-th smallest non-missing values (0-based ranks) of each column, exactly.
 
@@ -287,10 +364,10 @@ def _order_statistics(
     for _ in range(64):  # each round narrows every search; a handful of rounds is the norm
         if not searches:
             return found
-        _pass(batches, searches)
+        done = scan(functools.partial(_SearchPass, searches)).answers()  # type: ignore[union-attr]
         following: list[_Search] = []
         budget = WINDOW_BUDGET // max(1, len(searches))
-        for s in searches:
+        for s in done:
             if s.mode == "sample":
                 following += _after_sample(s, found, budget)
             else:
@@ -345,7 +422,7 @@ def _after_collect(s: _Search, found: dict[str, dict[int, float]]) -> list[_Sear
 
 
 def _quantiles(
-    batches: Batches, requests: list[Quantiles], counts: dict[str, int],
+    scan: Scan, requests: list[Quantiles], counts: dict[str, int],
     samples: dict[str, _Search],
 ) -> dict[Request, Any]:  # fmt: skip
     wanted: dict[str, list[int]] = {}
@@ -358,7 +435,7 @@ def _quantiles(
         lower = [int(np.floor(p)) for p in positions]
         plans[r] = list(zip(lower, positions, strict=True))
         wanted.setdefault(r.column, []).extend(k for lo in lower for k in (lo, min(lo + 1, n - 1)))
-    stats = _order_statistics(batches, wanted, samples)
+    stats = _order_statistics(scan, wanted, samples)
     out: dict[Request, Any] = {}
     for r in requests:
         if r not in plans:
@@ -371,6 +448,12 @@ def _quantiles(
 
 def compute_batches(batches: Batches, requests: list[Request]) -> dict[Request, Any]:
     """Answer `requests` over `batches()` (called once per pass), in bounded memory."""
+    return compute_scanned(local_scan(batches), requests)
+
+
+def compute_scanned(scan: Scan, requests: list[Request]) -> dict[Request, Any]:
+    """Answer `requests` from passes run by `scan` (in this process, or per partition of a
+    Spark DataFrame, the partials merged here)."""
     unique = list(dict.fromkeys(requests))
     if not unique:  # nothing to learn from rows: no pass
         return {}
@@ -378,9 +461,14 @@ def compute_batches(batches: Batches, requests: list[Request]) -> dict[Request, 
     first = [r for r in unique if not isinstance(r, Quantiles)]
     first += [Moments(c) for c in dict.fromkeys(r.column for r in wanted)]
     # the first pass also takes the sample that brackets the quantiles' ranks
-    samples = {c: _Search(c, []) for c in dict.fromkeys(r.column for r in wanted)}
-    out = _single_pass(batches, list(dict.fromkeys(first)), list(samples.values()))
+    columns = list(dict.fromkeys(r.column for r in wanted))
+    searches = [_Search(c, []) for c in columns]
+    requested = list(dict.fromkeys(first))
+    partial = scan(functools.partial(_FirstPass, requested, searches))
+    assert isinstance(partial, _FirstPass)
+    out = partial.answers()
     if wanted:
+        samples = dict(zip(columns, partial.samples, strict=True))
         counts = {r.column: out[Moments(r.column)]["count"] for r in wanted}
-        out.update(_quantiles(batches, wanted, counts, samples))
+        out.update(_quantiles(scan, wanted, counts, samples))
     return {r: out[r] for r in unique}

@@ -34,6 +34,18 @@ class Stage:
     def finish(self, ctx: Any = None) -> Iterable[pl.DataFrame]:
         return ()
 
+    # whether the stage counts positions in the stream (then a pass over one partition of the
+    # data must `begin` where the rows before it left off)
+    positional = False
+
+    def summarize(self, batch: pl.DataFrame) -> dict[str, Any]:
+        """For a positional stage: what it must know of a batch it does not see (counts that
+        add: rows, rows per class)."""
+        return {"rows": batch.height}
+
+    def begin(self, before: dict[str, Any]) -> None:
+        """Start the pass after rows summarized (added up) by `before`."""
+
 
 StageFactory = Callable[[], Stage]
 
@@ -54,6 +66,11 @@ class ByPosition(Stage):
 
     def __init__(self, positions: np.ndarray, keep: bool) -> None:
         self.positions, self.keep, self.seen = positions, keep, 0
+
+    positional = True
+
+    def begin(self, before: dict[str, Any]) -> None:
+        self.seen = before.get("rows", 0)
 
     def __call__(self, batch: pl.DataFrame, ctx: Any = None) -> pl.DataFrame:
         start = self.seen
@@ -93,13 +110,17 @@ def appending(fn: Transform, rows: pl.DataFrame | None, changes: dict[str, Any])
     return lambda: Appending(fn, rows, changes)
 
 
-def run_stages(stages: list[Stage], batches: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Each batch through every stage; then the rows each stage adds at the end, in step order,
-    through the stages after it."""
+def run_stages(
+    stages: list[Stage], batches: Iterable[pl.DataFrame], finish: bool = True
+) -> Iterator[pl.DataFrame]:
+    """Each batch through every stage; then (unless a later part of the data follows: `finish`
+    False) the rows each stage adds at the end, in step order, through the stages after it."""
     for batch in batches:
         for stage in stages:
             batch = stage(batch)
         yield batch
+    if not finish:
+        return
     for number, stage in enumerate(stages):
         for batch in stage.finish():
             for later in stages[number + 1 :]:

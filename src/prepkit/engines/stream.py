@@ -22,7 +22,14 @@ import numpy as np
 import polars as pl
 
 from prepkit.engines.partials import compute_batches
-from prepkit.engines.stages import Mapped, Stage, StageFactory, by_position, run_stages
+from prepkit.engines.stages import (
+    Mapped,
+    Stage,
+    StageFactory,
+    Transform,
+    by_position,
+    run_stages,
+)
 from prepkit.errors import DataError
 from prepkit.report import StepReport, merge_step_reports
 from prepkit.steps.base import Step, StepContext, plain_state
@@ -81,11 +88,37 @@ class StreamedTable:
     read: Callable[[], Iterator[pl.DataFrame]]
     stages: tuple[StageFactory, ...] = ()
 
-    def batches(self) -> Iterator[pl.DataFrame]:
-        return run_stages([make() for make in self.stages], self.read())
+    def batches(self, map: Transform | None = None) -> Iterator[pl.DataFrame]:
+        """A pass over the rows out of the stages; each batch then through `map`, if given (on
+        Spark, that runs where the rows are: a step's filter or projection)."""
+        out = run_stages([make() for make in self.stages], self.read())
+        return out if map is None else (map(batch) for batch in out)
 
     def then(self, make: StageFactory) -> StreamedTable:
         return StreamedTable(self.read, (*self.stages, make))
+
+    def compute(self, requests: list[Any]) -> dict[Any, Any]:
+        """Answers to statistics requests over the table's rows (`prepkit.engines.partials`)."""
+        return compute_batches(self.batches, requests)
+
+    def repeated_hashes(self, subset: list[str]) -> np.ndarray:
+        """Positions (ascending) of the rows whose hash of `subset` another row shares."""
+        from prepkit.steps.duplicates import duplicate_keys
+
+        # 8 bytes a row, twice at the peak (the hashes per batch, then one sorted copy)
+        chunks = [duplicate_keys(b, subset).hash_rows().to_numpy() for b in self.batches()]
+        ordered = np.concatenate(chunks or [np.empty(0, dtype=np.uint64)])
+        ordered.sort()
+        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        del ordered
+        if not len(repeated):
+            return np.empty(0, dtype=np.int64)
+        found, start = [], 0
+        for chunk in chunks:  # a batch at a time (no row-sized temporaries)
+            at = np.minimum(np.searchsorted(repeated, chunk), len(repeated) - 1)
+            found.append(np.flatnonzero(repeated[at] == chunk) + start)
+            start += len(chunk)
+        return np.concatenate(found).astype(np.int64)
 
     def sample(self) -> pl.DataFrame:
         """The first batch with rows (or an empty batch with the schema): what column selection
@@ -117,30 +150,17 @@ def _applied(step: Step, number: int, state: dict[str, Any], base: StepContext) 
     return lambda: Mapped(apply)
 
 
-def _duplicates_to_drop(table: StreamedTable, step: Step, state: dict[str, Any]) -> np.ndarray:
-    """Positions of the rows `drop_duplicates` removes, exactly, over every batch."""
+def _duplicates_to_drop(table: Any, step: Step, state: dict[str, Any]) -> np.ndarray:
+    """Positions of the rows `drop_duplicates` removes, exactly, over every batch: the rows whose
+    hash repeats are compared exactly."""
     from prepkit.steps.duplicates import duplicate_keys, keep_exact
 
     subset = state["subset"]
     if not subset:
         return np.empty(0, dtype=np.int64)
-    # 8 bytes a row, twice at the peak (the hashes per batch, then one sorted copy)
-    chunks = [duplicate_keys(b, subset).hash_rows().to_numpy() for b in table.batches()]
-    ordered = np.concatenate(chunks or [np.empty(0, dtype=np.uint64)])
-    ordered.sort()
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    if not len(repeated):
-        return np.empty(0, dtype=np.int64)
-    found, start = [], 0
-    for (
-        chunk
-    ) in chunks:  # the rows whose hash repeats, a batch at a time (no row-sized temporaries)
-        at = np.minimum(np.searchsorted(repeated, chunk), len(repeated) - 1)
-        found.append(np.flatnonzero(repeated[at] == chunk) + start)
-        start += len(chunk)
-    del chunks
-    candidates = np.concatenate(found)
+    candidates = table.repeated_hashes(subset)
+    if not len(candidates):
+        return candidates
     rows = pl.concat(
         [b.select(subset) for b in table.then(by_position(candidates, keep=True)).batches()]
     )
@@ -158,6 +178,7 @@ class StreamFit:
     warnings: list[list[str]]
     seconds: list[float]
     input_schema: pl.Schema
+    table: Any = None  # the training table with every fitted step's stage
 
 
 @dataclass
@@ -231,7 +252,7 @@ def _use_ahead(
     return ahead.answers
 
 
-def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> StreamFit:
+def fit_streamed(steps: list[Step], table: Any, base: StepContext) -> StreamFit:
     """Fit each step on the output of the steps before it, pass by pass over the batches.
 
     Consecutive transforms that learn from different columns share passes: the statistics of
@@ -252,7 +273,7 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
         if step in blocking:
             raise DataError(
                 f"step {number} '{step.id}': {step.name} needs all training rows at once, "
-                "which --engine stream does not do",
+                "which --engine stream and --engine spark do not do",
                 hint="run this recipe with --engine memory (or --engine auto)",
             )
         requests = guard_step(step, number, "fitting", step.statistics, sample, ctx)
@@ -268,9 +289,7 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
             else:
                 later = _look_ahead(steps, index, requests, sample, base)
                 wanted = [*requests, *(r for rs in later.values() for r in rs)]
-                answers = guard_step(
-                    step, number, "fitting", compute_batches, table.batches, wanted
-                )
+                answers = guard_step(step, number, "fitting", table.compute, wanted)
                 for k, rs in later.items():
                     ahead[k] = _Ahead(index, set(rs), {r: answers[r] for r in rs}, sample)
             state = guard_step(step, number, "fitting", step.fit_from, sample, answers, ctx)
@@ -286,6 +305,7 @@ def fit_streamed(steps: list[Step], table: StreamedTable, base: StepContext) -> 
         fit.seconds.append(time.perf_counter() - start)
         if number < len(steps):
             sample = table.sample()
+    fit.table = table
     return fit
 
 
@@ -360,30 +380,36 @@ class StreamedRun:
     frames: dict[str, pl.DataFrame]
 
 
-def _part_filter(split: Any, code: int) -> StageFactory:
-    """Keep the rows of one part of a hash split; a new splitter per pass (positions restart)."""
+class SplitStage(Stage):
+    """A hash split in a pass: keep the rows of one part (`code`), or add the fold column."""
 
-    def make() -> Stage:
+    positional = True
+
+    def __init__(self, split: Any, code: int | None) -> None:
         from prepkit.split import HashSplit
 
-        splitter = HashSplit(*split)
-        return Mapped(lambda batch, ctx: batch.filter(pl.Series(splitter.parts(batch) == code)))
+        self.splitter, self.code, self.spec = HashSplit(*split), code, split[0]
 
-    return make
+    def __call__(self, batch: pl.DataFrame, ctx: Any = None) -> pl.DataFrame:
+        parts = self.splitter.parts(batch)
+        if self.code is None:
+            return batch.with_columns(pl.Series(self.spec.fold_column, parts, pl.Int64))
+        return batch.filter(pl.Series(parts == self.code))
+
+    def summarize(self, batch: pl.DataFrame) -> dict[str, Any]:
+        return self.splitter.summarize(batch)
+
+    def begin(self, before: dict[str, Any]) -> None:
+        self.splitter.begin(before)
+
+
+def _part_filter(split: Any, code: int) -> StageFactory:
+    """Keep the rows of one part of a hash split; a new splitter per pass (positions restart)."""
+    return lambda: SplitStage(split, code)
 
 
 def _add_folds(split: Any) -> StageFactory:
-    def make() -> Stage:
-        from prepkit.split import HashSplit
-
-        splitter, spec = HashSplit(*split), split[0]
-        return Mapped(
-            lambda batch, ctx: batch.with_columns(
-                pl.Series(spec.fold_column, splitter.parts(batch), pl.Int64)
-            )
-        )
-
-    return make
+    return lambda: SplitStage(split, None)
 
 
 def run_streamed(

@@ -507,6 +507,14 @@ class FitsFromCounts:
         return self._decide(state, _labels(labels.gather(repeats)), ctx)
 
 
+_SIZED_ROWS = 10_000  # rows whose size estimates a row's, before collecting
+
+
+def _target_labels(passes: Any, target: str) -> np.ndarray:
+    """The labels of every row, in order: the only column read (a pass of its own)."""
+    return _labels(pl.concat(passes(lambda batch: batch.select(target))).to_series())
+
+
 class StreamsOver(FitsFromCounts):
     """An over-sampler on the streaming engine: the rows of the classes it grows are collected
     (they must fit in memory; the error says how much they need), resampled as in memory, and
@@ -535,7 +543,7 @@ class StreamsOver(FitsFromCounts):
     ) -> tuple[dict[Any, int], dict[Any, int], np.ndarray]:
         """From the labels of every row (the only column read): the rows to add to each class
         grown, every class's size, and the classes (sorted)."""
-        y = _labels(pl.concat([b.select(state["target"]) for b in passes()]).to_series())
+        y = _target_labels(passes, state["target"])
         adding = {c: n for c, n in self._targets(self._strategy(y), y).items() if n > 0}
         classes, counts = np.unique(y, return_counts=True)
         return adding, dict(zip(classes.tolist(), counts.tolist(), strict=True)), classes
@@ -564,13 +572,15 @@ class StreamsOver(FitsFromCounts):
         """The rows of the `grown` classes, in order, and when that is one class a row of
         another after them (imbalanced-learn wants two classes; a class it does not grow is
         left as it is)."""
-        parts, other = [], None
-        for batch in passes():
-            inside = np.isin(_labels(batch[target]), grown)
-            parts.append(batch.filter(pl.Series(inside)))
-            if other is None and len(grown) == 1 and not inside.all():
-                other = batch[int(np.argmin(inside))]
-        return pl.concat(parts if other is None else [*parts, other], how="vertical")
+
+        def grown_rows(batch: pl.DataFrame, keep: bool = True) -> pl.DataFrame:
+            return batch.filter(pl.Series(np.isin(_labels(batch[target]), grown) == keep))
+
+        parts = list(passes(grown_rows))
+        if len(grown) == 1 and parts:  # the first row of another class
+            others = passes(lambda batch: grown_rows(batch, keep=False).head(1))
+            parts += [next((b for b in others if b.height), parts[0].clear())]
+        return pl.concat(parts, how="vertical")
 
     def _search_bytes(self, n: int, state: dict[str, Any]) -> int:
         """Memory held besides the `n` rows collected and their matrices (none here)."""
@@ -582,7 +592,7 @@ class StreamsOver(FitsFromCounts):
         """Refuse before collecting when the rows of the grown classes cannot fit in memory."""
         from prepkit.engines import available_memory, describe_bytes
 
-        first = next(iter(passes()), None)
+        first = next(iter(passes(lambda batch: batch.head(_SIZED_ROWS))), None)
         if first is None or not first.height:
             return
         per_row = first.estimated_size() / first.height
@@ -1111,7 +1121,7 @@ class Undersample(FitsFromCounts, Undersampler):
         """The rows kept, chosen from the labels of every training row (the only column read)."""
         if not state.get("sampler"):
             return None
-        y = _labels(pl.concat([b.select(state["target"]) for b in passes()]).to_series())
+        y = _target_labels(passes, state["target"])
         kept = self.resample(np.empty((len(y), 0)), y, self._strategy(y), state, [], ctx.seed).kept
         return state, by_position(kept, keep=True)
 
