@@ -35,6 +35,7 @@ class FittedRecipe(_fitted.FittedRecipe):
             recipe=fitted.recipe, steps=fitted.steps, states=fitted.states,
             input_schema=fitted.input_schema, output_schema=fitted.output_schema,
             report=fitted.report, created=fitted.created, prepkit_version=fitted.prepkit_version,
+            approximations=fitted.approximations,
         )  # fmt: skip
 
     def transform_file(
@@ -46,13 +47,16 @@ class FittedRecipe(_fitted.FittedRecipe):
         format: str | None = None,
         output_format: str | None = None,
         engine: str | None = None,
+        spark: dict[str, Any] | None = None,
     ) -> RunReport:
         """What `prepkit apply` does: read a file, apply, write atomically; returns the report.
 
         With `batch_size` (or `engine="stream"`), big files are applied that many rows at a time
-        in bounded memory.
+        in bounded memory; `engine="spark"` reads and writes through Spark (`spark`: settings).
         """
-        return apply_fitted(self, input, output, format, output_format, batch_size, engine=engine)
+        return apply_fitted(
+            self, input, output, format, output_format, batch_size, engine=engine, spark=spark
+        )
 
 
 class Recipe(_recipe.Recipe):
@@ -83,15 +87,17 @@ class Recipe(_recipe.Recipe):
         write: bool = True,
         engine: str | None = None,
         batch_size: int | None = None,
+        spark: dict[str, Any] | None = None,
     ) -> RunResult:
         """Do what `prepkit run` does: read, split, fit, apply, check and (optionally) write.
 
-        `engine`: memory, stream or auto (default: the recipe's `engine:`); `batch_size`: rows
-        per batch on the streaming engine.
+        `engine`: memory, stream, spark or auto (default: the recipe's `engine:`); `batch_size`:
+        rows per batch; `spark`: {"master": ..., "conf": {...}} over the recipe's `spark:`.
         """
         result = run_recipe(
-            self, data, output=output, write=write, engine=engine, batch_size=batch_size
-        )
+            self, data, output=output, write=write, engine=engine, batch_size=batch_size,
+            spark=spark,
+        )  # fmt: skip
         result.fitted = FittedRecipe.of(result.fitted)
         return result
 
@@ -116,14 +122,23 @@ def load_fitted(path: str | Path) -> FittedRecipe:
 def fit(
     recipe: _recipe.Recipe, data: Any, engine: str | None = None, batch_size: int | None = None
 ) -> tuple[FittedRecipe, Any]:
-    """Fit on a frame (no split); on the streaming engine, batch by batch."""
-    frame, back = to_polars(data)
+    """Fit on a frame (no split); on the streaming engine, batch by batch; on Spark, per
+    partition (a Spark DataFrame too)."""
     choice = choose_engine(
         engine or recipe.spec.engine, recipe.steps, None, None, batch_size or recipe.spec.batch_size
     )
+    if choice.name != "spark":
+        frame, back = to_polars(data)
     if choice.name == "memory":
         fitted, out = fit_frame(recipe, frame)
         return FittedRecipe.of(fitted), back(out)
+    if choice.name == "spark":  # the whole run, on a recipe without its split
+        unsplit = _recipe.Recipe(
+            recipe.spec.model_copy(update={"split": None}), recipe.steps, recipe.base_dir,
+            recipe.source,
+        )  # fmt: skip
+        result = run_recipe(unsplit, data, write=False, engine="spark", batch_size=batch_size)
+        return FittedRecipe.of(result.fitted), result.outputs["train"]
     run = run_streamed(
         recipe, lambda: frame.iter_slices(choice.batch_size), context_for(recipe), source=None,
         writers=None, class_columns=[], keep_frames=True, split=False,

@@ -15,7 +15,7 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 
-from prepkit.errors import CheckFailed, PrepkitError
+from prepkit.errors import CheckFailed, PrepkitError, RecipeError
 
 
 class _PlainHelp:
@@ -122,13 +122,47 @@ Engine = Annotated[
     str | None,
     typer.Option(
         "--engine", metavar="ENGINE",
-        autocompletion=lambda incomplete: [e for e in ("auto", "memory", "stream")
+        autocompletion=lambda incomplete: [e for e in ("auto", "memory", "stream", "spark")
                                            if e.startswith(incomplete)],
         help="memory: the whole input in memory; stream: batch by batch in bounded memory; "
+        "spark: on Apache Spark (pip install \"prepkit[spark]\"); "
         "auto: memory when the input fits comfortably, else stream.",
         show_default="the recipe's engine:, else auto",
     ),
 ]  # fmt: skip
+SparkMaster = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master", metavar="URL",
+        help="Spark master for --engine spark, e.g. local[4] or spark://host:7077.",
+        show_default="the recipe's spark.master, else local[*] (or spark-submit's)",
+    ),
+]  # fmt: skip
+SparkConf = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--spark-conf", metavar="KEY=VALUE",
+        help="A Spark setting for --engine spark, e.g. spark.driver.memory=4g; repeatable.",
+    ),
+]  # fmt: skip
+
+
+def _spark_options(master: str | None, conf: list[str] | None) -> dict[str, Any] | None:
+    """--spark-master and --spark-conf as the settings `run_recipe`/`apply_fitted` take."""
+    if master is None and not conf:
+        return None
+    settings: dict[str, Any] = {"master": master, "conf": {}}
+    for item in conf or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(
+                f"--spark-conf {item!r} is not KEY=VALUE",
+                hint="e.g. --spark-conf spark.driver.memory=4g",
+            )
+        settings["conf"][key.strip()] = value
+    return settings
+
+
 BatchSize = Annotated[
     int | None,
     typer.Option(
@@ -301,6 +335,8 @@ def run(
     output_format: OutputFormat = None,
     engine: Engine = None,
     batch_size: BatchSize = None,
+    spark_master: SparkMaster = None,
+    spark_conf: SparkConf = None,
     quiet: Quiet = False,
     as_json: Json = False,
     debug: Debug = False,
@@ -317,7 +353,7 @@ def run(
             result = run_recipe(
                 loaded, input=input, output=output, fmt=fmt, output_format=output_format,
                 fitted_path=fitted, report_path=report, quiet=quiet, engine=engine,
-                batch_size=batch_size,
+                batch_size=batch_size, spark=_spark_options(spark_master, spark_conf),
             )  # fmt: skip
     except Interrupted as exc:
         raise _interrupted(exc) from None
@@ -364,6 +400,8 @@ def apply(
             "(which alone means 250,000).",
         ),
     ] = None,
+    spark_master: SparkMaster = None,
+    spark_conf: SparkConf = None,
     fmt: Format = None,
     output_format: OutputFormat = None,
     quiet: Quiet = False,
@@ -382,6 +420,7 @@ def apply(
             result = apply_fitted(
                 loaded, input, output, fmt, output_format, batch_size,
                 report_path=report, fitted_file=fitted, engine=engine,
+                spark=_spark_options(spark_master, spark_conf),
             )  # fmt: skip
     except Interrupted as exc:
         raise _interrupted(exc) from None

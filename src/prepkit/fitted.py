@@ -63,6 +63,7 @@ class FittedRecipe:
         report: RunReport | None = None,
         created: str | None = None,
         prepkit_version: str | None = None,
+        approximations: list[dict[str, Any]] | None = None,
     ) -> None:
         from prepkit import __version__
 
@@ -74,6 +75,8 @@ class FittedRecipe:
         self.report = report or RunReport(recipe=recipe.get("name", "recipe"))
         self.created = created or datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.prepkit_version = prepkit_version or __version__
+        # statistics learned approximately (Spark's percentile_approx), with their error bounds
+        self.approximations = approximations or []
 
     def __repr__(self) -> str:
         return f"FittedRecipe({self.recipe.get('name')!r}, steps={[s.id for s in self.steps]})"
@@ -186,6 +189,7 @@ class FittedRecipe:
                 for step, state in zip(self.steps, self.states, strict=True)
             ],
             "output_schema": self.output_schema,
+            **({"approximations": self.approximations} if self.approximations else {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -268,6 +272,7 @@ class FittedRecipe:
             output_schema=artifact.output_schema,
             created=artifact.created,
             prepkit_version=artifact.prepkit_version,
+            approximations=artifact.approximations,
         )
 
 
@@ -327,6 +332,7 @@ class _Artifact(BaseModel):
     steps: list[Any]
     created: str | None = None
     prepkit_version: str | None = None
+    approximations: list[dict[str, Any]] = []
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> str:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from prepkit.checks import METRICS, CheckSpec
 from prepkit.columns import DTYPE_GROUPS, Selector
+from prepkit.engines.spark import SparkSpec
 from prepkit.errors import DataError, RecipeError, suggest
 from prepkit.split import SplitSpec
 from prepkit.steps.base import Step, all_steps
@@ -42,12 +43,13 @@ class RecipeSpec(BaseModel):
     steps: list[Any] = []  # each validated against its step's parameter model
     checks: list[CheckSpec] = []
     report: str | None = Field(None, description="write the JSON report to this path")
-    engine: Literal["auto", "memory", "stream"] = Field(
+    engine: Literal["auto", "memory", "stream", "spark"] = Field(
         "auto", description="where the data lives while the recipe runs (see Engines)"
     )
     batch_size: int | None = Field(
         None, ge=1, description="rows per batch on the streaming engine (default 250,000)"
     )
+    spark: SparkSpec | None = Field(None, description="Spark session and quantile settings")
     fitted: str | None = Field(None, description="where to write the fitted artifact")
     workers: int | None = Field(None, ge=1, description="processes for parallel steps")
 

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from prepkit import checks as quality
 from prepkit.dtypes import parse_dtype
 from prepkit.engines import EngineChoice, check_engine, choose_engine
+from prepkit.engines.spark import SparkSpec
 from prepkit.engines.stream import DEFAULT_BATCH_SIZE, run_streamed, scan_input
 from prepkit.errors import CheckFailed, PrepkitError, RecipeError
 from prepkit.fitted import FittedRecipe, fit_frame
@@ -127,6 +130,7 @@ def run_recipe(
     quiet: bool = True,
     engine: str | None = None,
     batch_size: int | None = None,
+    spark: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run a recipe end to end.
 
@@ -134,7 +138,8 @@ def run_recipe(
     here are taken as they are (relative to the current folder), recipe paths are relative to the
     recipe file. With `write=False` nothing is written and the frames are only returned.
     `engine` (memory, stream, auto; default: the recipe's `engine:`) and `batch_size` choose
-    where the frames live (see `prepkit.engines`).
+    where the frames live (see `prepkit.engines`); `spark` ({"master": ..., "conf": {...}})
+    overrides the recipe's `spark:` settings.
     """
     start = time.perf_counter()
     spec = recipe.spec
@@ -194,6 +199,13 @@ def run_recipe(
             recipe, data, choice, source, in_fmt, in_options, start=start, write=write,
             quiet=quiet, out_path=out_path, out_fmt=out_fmt, out_options=out_options,
             fitted_target=fitted_target, report_target=report_target,
+        )  # fmt: skip
+    if choice.name == "spark":
+        return _run_spark(
+            recipe, data, choice, source, in_fmt, in_options, start=start, write=write,
+            quiet=quiet, out_path=out_path, out_fmt=out_fmt, out_options=out_options,
+            fitted_target=fitted_target, report_target=report_target,
+            settings=spark_settings(spec.spark, spark),
         )  # fmt: skip
     back = None
     name = None if source is None else source_name(source)
@@ -337,6 +349,96 @@ def _run_streamed(
     return RunResult(outputs=outputs, fitted=fitted, report=report, paths=paths)
 
 
+def spark_settings(recipe: SparkSpec | None, given: dict[str, Any] | None) -> SparkSpec:
+    """The recipe's `spark:` settings with those given on the command line (or in Python) over
+    them: a master replaces the recipe's, conf entries are added to its."""
+    settings = recipe or SparkSpec()
+    if not given:
+        return settings
+    conf = {**settings.conf, **(given.get("conf") or {})}
+    extra = {k: v for k, v in given.items() if k != "conf" and v is not None}
+    try:
+        return SparkSpec.model_validate({**settings.model_dump(), **extra, "conf": conf})
+    except ValidationError as exc:
+        raise RecipeError(f"spark settings: {exc.errors()[0]['msg']}") from None
+
+
+def _spark_input(data: Any, workdir: Path) -> tuple[Any, Any]:
+    """A frame given in Python as the Spark engine's input: a Spark DataFrame as it is, a polars
+    or pandas frame written to a Parquet file in `workdir` first; and how to give outputs back
+    (None: as polars frames)."""
+    if type(data).__module__.startswith("pyspark."):
+        return data, None
+    frame, back = to_polars(data)
+    path = workdir / "input.parquet"
+    frame.write_parquet(path)
+    return path, back
+
+
+def _run_spark(
+    recipe: Recipe, data: Any, choice: EngineChoice, source: str | Path | None,
+    in_fmt: str | None, in_options: dict[str, Any], *, start: float, write: bool, quiet: bool,
+    out_path: str | Path | None, out_fmt: str | None, out_options: dict[str, Any],
+    fitted_target: str | Path | None, report_target: str | Path | None, settings: SparkSpec,
+) -> RunResult:  # fmt: skip
+    """`run_recipe` on Spark (`prepkit.engines.spark`): Spark reads the input and writes every
+    part; the artifact and report are committed with them, all or nothing. With `write=False`
+    the parts go to a temporary folder and are returned as frames."""
+    from prepkit.engines.spark import run_on_spark
+    from prepkit.io.parts import scan_parts
+
+    spec = recipe.spec
+    names = part_names(recipe)
+    split = len(names) > 1
+    report = RunReport(recipe=recipe.name, engine=choice.as_dict())
+    paths: dict[str, str] = {}
+    back = None
+    with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir:
+        scratch = Path(workdir)
+        if data is not None:
+            source, back = _spark_input(data, scratch)
+            in_fmt, in_options = "parquet", {}
+        assert source is not None
+        if write:
+            assert out_path is not None
+            targets = {part: part_path(out_path, part, split) for part in names}
+        else:
+            targets = {part: scratch / f"{part}.parquet" for part in names}
+            out_fmt, out_options = "parquet", {}
+        ctx = context_for(recipe, workdir=scratch, quiet=quiet)
+        with all_or_nothing() as transaction:
+            run = run_on_spark(
+                recipe, settings, source, in_fmt, in_options, ctx,
+                batch_size=choice.batch_size or DEFAULT_BATCH_SIZE, outputs=targets,
+                out_fmt=out_fmt, out_options=out_options,
+                class_columns=quality.class_columns(spec.checks, spec.target),
+            )  # fmt: skip
+            fitted = run.fitted
+            report.steps, report.parts = run.steps, run.parts
+            report.checks = quality.evaluate(spec.checks, run.summary, report, spec.target)
+            fitted.report = report
+            failed = report.failed_checks
+            if failed:
+                report.status = "failed_checks"
+                transaction.discard()
+            elif write:
+                paths = {part: str(target) for part, target in targets.items()}
+            _finish(report, fitted, paths, start, write and not failed, fitted_target,
+                    report_target if write else None)  # fmt: skip
+        if failed:
+            raise _checks_failed(report)
+        outputs: dict[str, Any] = {}
+        if not write:  # in the types polars made (Spark has no unsigned integers)
+            types = {c: parse_dtype(t) for c, t in fitted.output_schema.items()}
+            outputs = {}
+            for part, target in targets.items():
+                frame = scan_parts(target, "parquet", {}).collect()
+                outputs[part] = frame.cast({c: types[c] for c in frame.columns if c in types})
+            if back is not None:
+                outputs = {k: back(v) for k, v in outputs.items()}
+    return RunResult(outputs=outputs, fitted=fitted, report=report, paths=paths)
+
+
 # CSV options that change which columns a header names; the rest only change values
 _SCHEMA_CSV_OPTIONS = (
     "separator", "has_header", "skip_rows", "quote_char", "comment_prefix", "encoding",
@@ -440,6 +542,7 @@ def apply_fitted(
     report_path: str | Path | None = None,
     fitted_file: str | Path | None = None,
     engine: str | None = None,
+    spark: dict[str, Any] | None = None,
 ) -> RunReport:
     """`prepkit apply`: read new data, apply the learned state, write atomically.
 
@@ -447,6 +550,7 @@ def apply_fitted(
     written batch by batch, so memory stays bounded whatever the file size; the report then sums
     the counts of all batches. With `report_path` the report is written too, together with the
     data (both or neither). Neither may be the input or `fitted_file` (the artifact read).
+    `engine="spark"` reads and writes through Spark (`spark`: settings over the recipe's).
     """
     start = time.perf_counter()
     out_fmt = output_format or (fmt if str(output) == "-" else None)
@@ -457,9 +561,20 @@ def apply_fitted(
     options = _recipe_read_options(fitted.recipe.get("input"), input, fmt)
     name = source_name(input)
     choice = _apply_engine(fitted, engine, input, fmt, batch_size)
-    batch_size = choice.batch_size
+    batch_size = choice.batch_size if choice.name == "stream" else None
     with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir, all_or_nothing():
-        if batch_size is None:
+        if choice.name == "spark":
+            from prepkit.engines.spark import apply_on_spark
+
+            recipe_spark = fitted.recipe.get("spark")
+            settings = spark_settings(
+                recipe_spark and SparkSpec.model_validate(recipe_spark), spark
+            )
+            report, shape_in, shape_out = apply_on_spark(
+                fitted, settings, input, output, fmt, out_fmt, options,
+                choice.batch_size or DEFAULT_BATCH_SIZE, Path(workdir),
+            )  # fmt: skip
+        elif batch_size is None:
             frame = read_table(input, fmt, options)
             out, report = fitted.transform_frame(frame, workdir=Path(workdir), source=name)
             write_table(out, output, out_fmt)
@@ -486,11 +601,18 @@ def _apply_engine(
 ) -> EngineChoice:  # fmt: skip
     """`prepkit apply` runs in memory, or batch by batch (`--batch-size`, `--engine stream`)."""
     requested = check_engine(engine or ("stream" if batch_size else "auto"))
+    whole = [s.id for s in fitted.steps if s.runs_at_apply and not s.row_wise]
+    if requested == "spark":
+        if whole:
+            raise RecipeError(
+                f"--engine spark: step(s) {', '.join(whole)} compare rows across the whole data set",
+                hint="apply with --engine memory",
+            )
+        return EngineChoice("spark", "asked for (--engine spark)", batch_size)
     if requested == "memory":
         if batch_size:
             raise RecipeError("--batch-size applies in batches: drop --engine memory")
         return EngineChoice("memory", "asked for (--engine memory)")
-    whole = [s.id for s in fitted.steps if s.runs_at_apply and not s.row_wise]
     if requested == "auto" and not whole and str(input) != "-":
         applied = [s for s in fitted.steps if s.runs_at_apply]
         choice = choose_engine("auto", applied, input, fmt, batch_size)

@@ -93,7 +93,7 @@ def test_unknown_engine_is_a_usage_error(tmp_path):
     assert result.exit_code == 2
     assert "did you mean 'stream'" in result.output and "Traceback" not in result.output
     with pytest.raises(RecipeError, match="engine"):
-        prepkit.load_recipe({"engine": "spark", "steps": []})
+        prepkit.load_recipe({"engine": "sparks", "steps": []})
 
 
 def test_python_fit_on_the_streaming_engine_equals_memory():

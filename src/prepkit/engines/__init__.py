@@ -4,6 +4,8 @@
 - `stream`: batch by batch in bounded memory (`prepkit.engines.stream`): steps fit from
   statistics that merge over batches (`prepkit.engines.statistics`, `partials`), so the fitted
   artifact is the one the memory engine makes.
+- `spark`: the same passes per partition of a Spark DataFrame (`prepkit.engines.spark`), only
+  when asked for.
 - `auto`: `memory` when the input fits comfortably in memory and every step can run there,
   else `stream`; the choice and its reason go into the report.
 """
@@ -18,7 +20,7 @@ from typing import Any
 from prepkit.errors import RecipeError, suggest
 from prepkit.io.parts import is_glob
 
-ENGINES = ("auto", "memory", "stream")
+ENGINES = ("auto", "memory", "stream", "spark")
 # peak memory of an in-memory run, as a multiple of the frame's size (measured: 10.2 GB for a
 # 2.6 GB frame with the standard recipe)
 PEAK_FACTOR = 4.0
@@ -139,13 +141,13 @@ def choose_engine(
         return EngineChoice("memory", "asked for (--engine memory)")
     images = uses_images(steps) or fmt == "images"
     blocking = blocking_steps(steps)
-    if requested == "stream":
+    if requested in ("stream", "spark"):
         if images:
             raise RecipeError(
                 "image data sets run on the memory engine (their steps keep a process pool)",
-                hint="drop --engine stream (or `engine:` in the recipe)",
+                hint=f"drop --engine {requested} (or `engine:` in the recipe)",
             )
-        return EngineChoice("stream", "asked for (--engine stream)", size)
+        return EngineChoice(requested, f"asked for (--engine {requested})", size)
     if source is None:
         return EngineChoice("memory", "the data is a frame in memory")
     if images:
