@@ -526,6 +526,8 @@ class StreamsOver(FitsFromCounts):
             return None
         target = state["target"]
         adding, sizes, classes = self._plan(passes, state)
+        if not adding:
+            return self._unchanged(passes, state)
         self._check_fits(passes, state, {c: sizes[c] for c in adding}, sum(adding.values()))
         rows = self._collect(passes, target, np.array(list(adding), dtype=classes.dtype))
         features, categorical = state["features"], state["categorical"]
@@ -537,6 +539,11 @@ class StreamsOver(FitsFromCounts):
             positions, ctx.seed, sum(sizes.values()),
         )  # fmt: skip
         return state, self._appended(rows, state, result)
+
+    def _unchanged(self, passes: Any, state: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        """Every class as large as asked already: the rows pass as they are (marked original)."""
+        first = next(iter(passes(lambda batch: batch.head(1))))
+        return state, self._appended(first, state, Resampled())
 
     def _plan(
         self, passes: Any, state: dict[str, Any]
@@ -623,8 +630,9 @@ class _Near:
     classes whose features are read too (borderline-2). `positions`: stream positions of the
     grown-class rows; `codes`: class code (index in the sorted classes) of each row;
     `proxy[code]`: index of that class's stand-in row (-1 for a grown class); `found[param]`:
-    the search for that sampler parameter, its queries the grown-class rows in order, with one
-    neighbour more than the `used[param]` the sampler reads (to see ties at the edge).
+    the search for that sampler parameter (shared by parameters searched alike), its queries
+    the grown-class rows in order, with at least one neighbour more than the `used[param]` the
+    sampler reads (to see ties at the edge).
     """
 
     rows: pl.DataFrame
@@ -710,6 +718,8 @@ class StreamsNeighbours(StreamsOver):
         if not state.get("sampler"):
             return None
         adding, sizes, classes = self._plan(passes, state)
+        if not adding:
+            return self._unchanged(passes, state)
         self._check_fits(passes, state, {c: sizes[c] for c in adding}, sum(adding.values()))
         near = self._near(passes, state, classes, np.isin(classes, list(adding)))
         toward = self._toward_others(near, state)
@@ -719,7 +729,8 @@ class StreamsNeighbours(StreamsOver):
         if tied.any():
             ctx.warn(
                 f"{int(tied.sum()):,} rows of the classes grown have rows at exactly the same "
-                "distance among their nearest (such as duplicate rows of different classes): "
+                "distance among their nearest (such as copies of rows with another label, or "
+                "whole-number features): "
                 "scikit-learn orders those as its search meets them, --engine stream by row "
                 "order, so the rows added may differ from --engine memory's"
             )
@@ -769,18 +780,23 @@ class StreamsNeighbours(StreamsOver):
         positions = np.concatenate(positions)
         queries = _matrix(rows.head(len(positions)), features, [])
         used = self._searches(state)
-        # the algorithm scikit-learn picks for all rows: it computes distances the same way
-        found = {
-            param: StreamedNeighbours(
-                queries, min(k + 1, seen), search_algorithm(seen, len(features), k)
-            )
-            for param, k in used.items()
+        # the algorithm scikit-learn picks for all rows (it computes distances the same way); one
+        # search per algorithm, for the most neighbours asked (the others read its first ones)
+        algorithms = {param: search_algorithm(seen, len(features), k) for param, k in used.items()}
+        searches = {
+            algorithm: StreamedNeighbours(
+                queries,
+                min(max(used[p] for p in used if algorithms[p] == algorithm) + 1, seen),
+                algorithm,
+            )  # fmt: skip
+            for algorithm in set(algorithms.values())
         }
         for batch in passes():
             X = _matrix(batch, features, [])
             codes_b = np.searchsorted(classes, _labels(batch[target]))
-            for search in found.values():
+            for search in searches.values():
                 search.add(X, codes_b)
+        found = {param: searches[algorithm] for param, algorithm in algorithms.items()}
         return _Near(rows, positions, codes, grown, proxy, found, used, np.empty(0, dtype=np.int64))
 
     def _fetch_extra(
@@ -967,7 +983,10 @@ class BorderlineSmote(StreamsNeighbours, BorderSmoteFamily):
     classes it grows and their new rows (as `smote` does), one row of each other class, and for
     each grown-class row its `m_neighbors + 1` nearest rows (position and class; with
     borderline-2 also its `k_neighbors + 1` nearest, and the rows of other classes among those
-    of the rows in danger), found over every row batch by batch.
+    of the rows in danger), found over every row batch by batch. Where rows lie at exactly the
+    same distance (copies of a row with another label, whole-number features) scikit-learn's
+    order among them is its search's, the stream engine's the row order: it then warns that
+    the rows added may differ from the memory engine's.
 
     ```yaml
     - step: borderline_smote
@@ -1060,7 +1079,10 @@ class Adasyn(StreamsNeighbours, SmoteFamily):
     Streams (`--engine stream`), with the rows of the memory engine: it holds the rows of the
     classes it grows and their new rows (as `smote` does), one row of each other class, and for
     each grown-class row the position and class of its `n_neighbors + 1` nearest rows, found
-    over every row batch by batch.
+    over every row batch by batch. Where rows lie at exactly the same distance (copies of a row
+    with another label, whole-number features) scikit-learn's order among them is its
+    search's, the stream engine's the row order: it then warns that the rows added may differ
+    from the memory engine's.
 
     ```yaml
     - step: adasyn
