@@ -282,3 +282,20 @@ def test_a_folder_of_parts_is_read_in_name_order_with_its_hive_columns(spark, tm
     assert_same_fit(streamed, on_spark)
     for part in ("train", "valid"):
         assert_frame_equal(on_spark.outputs[part], streamed.outputs[part])
+
+
+def test_spark_oversampler_refuses_when_the_grown_classes_cannot_fit(spark, tmp_path, monkeypatch):
+    """The driver holds the rows of the classes a sampler grows: it says how much, before."""
+    frame = make_frame(6_000).with_columns(pl.col("x").fill_nan(0.0).fill_null(0.0))
+    path = parquet_input(tmp_path, frame)
+    recipe = prepkit.load_recipe(
+        {"target": "label", "input": str(path), "steps": [{"step": "smote", "columns": ["x"]}]}
+    )
+    monkeypatch.setattr("prepkit.engines.available_memory", lambda: 2**16)
+    with pytest.raises(prepkit.DataError) as error:
+        recipe.run(write=False, engine="spark")
+    minority = int(frame["label"].sum())
+    assert f"holds the classes it grows in memory: 'true' ({minority:,} rows)" in str(error.value)
+    monkeypatch.undo()
+    grown = recipe.run(write=False, engine="spark").outputs["train"]
+    assert grown["label"].sum() == grown.height // 2 == frame.height - minority

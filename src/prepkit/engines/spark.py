@@ -116,14 +116,21 @@ def spark_session(spec: SparkSpec, batch_size: int) -> Any:
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: bad settings, no Java
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
-            f"Spark did not start: {detail}",
+            f"Spark did not start: {_spark_error(exc)}",
             hint="check spark.master and spark.conf in the recipe (or --spark-master/--spark-conf)",
         ) from None
     if "spark.log.level" not in spec.conf:
         session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _spark_error(exc: BaseException) -> str:
+    """The line of a Spark error that says what went wrong (the Java exception's own message,
+    not py4j's "An error occurred while calling o37.load")."""
+    lines = [line.strip(" :\t") for line in str(exc).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("An error occurred while")]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _java_found() -> bool:
@@ -216,9 +223,8 @@ def read_input(
     try:
         frame = _load(reader.format(_FORMATS[fmt]), text)
     except Exception as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
-            f"Spark cannot read {path}: {detail}", hint="check the path and format"
+            f"Spark cannot read {path}: {_spark_error(exc)}", hint="check the path and format"
         ) from None
     if schema is None:
         schema = polars_schema(frame.schema)
@@ -544,10 +550,47 @@ def _by_partition(found: list[tuple[int, Any]]) -> list[Any]:
     return [value for _, value in sorted(dict(found).items())]
 
 
-def _write(
-    session: Any, frame: Any, schema: pl.Schema, target: str | Path, fmt: str | None,
-    options: dict[str, Any],
-) -> None:  # fmt: skip
+@dataclass
+class _Tally:
+    """What a partition's rows add to a run's report: the rows read, each step's report (counts
+    summed over batches) and the checks' summary of the output."""
+
+    rows_in: int = 0
+    reports: list[Any] | None = None
+    summary: Any = None  # checks.OutputSummary
+
+    def counting(self, batches: Iterator[Any]) -> Iterator[Any]:
+        for batch in batches:
+            self.rows_in += batch.num_rows
+            yield batch
+
+    def add(self, out: pl.DataFrame | None, reports: list[Any], class_columns: list[str]) -> None:
+        from prepkit.checks import summarize
+        from prepkit.engines.stream import merge_reports
+
+        self.reports = merge_reports(self.reports, reports)
+        if out is not None:
+            piece = summarize(out, class_columns)
+            self.summary = piece if self.summary is None else self.summary + piece
+
+    @classmethod
+    def merged(cls, found: list[tuple[int, _Tally]]) -> _Tally:
+        """The tallies of every partition, in partition order, as one."""
+        from prepkit.engines.stream import merge_reports
+
+        total = cls()
+        for part in _by_partition(found):
+            total.rows_in += part.rows_in
+            if part.reports is not None:
+                total.reports = merge_reports(total.reports, part.reports)
+            if part.summary is not None:
+                total.summary = (
+                    part.summary if total.summary is None else total.summary + part.summary
+                )
+        return total
+
+
+def _write(frame: Any, target: str | Path, fmt: str | None, options: dict[str, Any]) -> None:
     """Write a Spark DataFrame: for a local path to a temporary folder beside it, committed with
     the run's other outputs (`prepkit.io.atomic`); to another URI by Spark's own committer."""
     from prepkit.io import detect_format
@@ -594,7 +637,7 @@ def run_on_spark(
     """Fit `recipe` on the input read by Spark (its training part), then write each part (train
     through every step, valid/test through the transforms) to `outputs[part]` with Spark."""
     from prepkit.checks import summarize
-    from prepkit.engines.stream import TrainingApplier, _part_filter, fit_streamed, merge_reports
+    from prepkit.engines.stream import TrainingApplier, _part_filter, fit_streamed
     from prepkit.fitted import FittedRecipe, schema_of
     from prepkit.io import source_name
     from prepkit.pipeline import require_rows, require_target
@@ -640,56 +683,35 @@ def run_on_spark(
     gathered = session.sparkContext.accumulator([], _gather())
     struct, arrow = _output_types(out_schema)
 
+    chain_schema = train.output_schema()
+
     def train_rows(batches: Iterator[Any]) -> Iterator[Any]:
-        pid = _partition()
+        pid, tally = _partition(), _Tally()
         applier = TrainingApplier(steps, shipped, base)
         for stage, before in zip(applier.stages, befores, strict=True):
             if before is not None:
                 stage.begin(before[pid])
-        counted = {"rows": 0}
-
-        def counting(raw: Iterator[Any]) -> Iterator[Any]:
-            for b in raw:
-                counted["rows"] += b.num_rows
-                yield b
-
-        total = summary = None
-        seen = False
-        for batch in chain.batches(pid, counting(batches)):
-            seen = True
+        for batch in chain.batches(pid, tally.counting(batches)):
             out, reports = applier(batch)
-            total = merge_reports(total, reports)
-            piece = summarize(out, class_columns)
-            summary = piece if summary is None else summary + piece
+            tally.add(out, reports, class_columns)
             yield from _to_spark(out, arrow)
         if pid == last:
-            if not seen:  # the stages' input schemas, for the rows they add
-                total = merge_reports(total, applier(pl.DataFrame(schema=chain_schema))[1])
+            if tally.reports is None:  # the stages' input schemas, for the rows they add
+                tally.add(*applier(pl.DataFrame(schema=chain_schema)), class_columns)
             for out, reports in applier.finish():
-                total = merge_reports(total, reports)
-                piece = summarize(out, class_columns)
-                summary = piece if summary is None else summary + piece
+                tally.add(out, reports, class_columns)
                 yield from _to_spark(out, arrow)
-        gathered.add([(pid, (counted["rows"], total, summary))])
+        gathered.add([(pid, tally)])
 
-    chain_schema = train.output_schema()
-    parts: dict[str, dict[str, int]] = {}
-    _write(session, frame.mapInArrow(train_rows, struct), out_schema, outputs["train"], out_fmt,
-           out_options)  # fmt: skip
-    found = _by_partition(gathered.value)
-    rows_in = sum(rows for rows, _, _ in found)
-    totals = None
-    summary = None
-    for _, reports, piece in found:
-        if reports is not None:
-            totals = merge_reports(totals, reports)
-        if piece is not None:
-            summary = piece if summary is None else summary + piece
-    summary = summary or summarize(pl.DataFrame(schema=out_schema), class_columns)
-    parts["input"] = {"rows": rows_in, "columns": len(schema)}
-    parts["train"] = {"rows": summary.rows, "columns": len(out_schema)}
+    _write(frame.mapInArrow(train_rows, struct), outputs["train"], out_fmt, out_options)
+    tally = _Tally.merged(gathered.value)
+    summary = tally.summary or summarize(pl.DataFrame(schema=out_schema), class_columns)
+    parts = {
+        "input": {"rows": tally.rows_in, "columns": len(schema)},
+        "train": {"rows": summary.rows, "columns": len(out_schema)},
+    }
     # the training reports also carry what fitting warned and the time it took
-    all_steps = list(totals or [])
+    all_steps = list(tally.reports or [])
     for report, warned, seconds in zip(all_steps, fit.warnings, fit.seconds, strict=True):
         report.warnings = list(dict.fromkeys([*warned, *report.warnings]))
         report.seconds = round(report.seconds + seconds, 4)
@@ -698,10 +720,10 @@ def run_on_spark(
         if part not in outputs:
             continue
         held = replace(table, stages=(_part_filter(hashing, code),), before=(train.before[0],))
-        rows, reports = _apply_part(session, held, fitted, base.workdir, base.quiet,
-                                    outputs[part], out_fmt, out_options, part, name)  # fmt: skip
-        all_steps += reports
-        parts[part] = {"rows": rows, "columns": len(out_schema)}
+        done = _apply_part(session, held, fitted, base.workdir, base.quiet, outputs[part],
+                           out_fmt, out_options, part, name)  # fmt: skip
+        all_steps += done.reports or []
+        parts[part] = {"rows": done.summary.rows, "columns": len(done.summary.columns)}
     fitted.report.steps = all_steps
     return SparkRun(fitted, all_steps, parts, summary)
 
@@ -722,13 +744,10 @@ def _output_types(schema: pl.Schema) -> tuple[Any, Any]:
 
 def _apply_part(
     session: Any, table: SparkTable, fitted: Any, workdir: Path | None, quiet: bool,
-    target: str | Path,
-    out_fmt: str | None, out_options: dict[str, Any], part: str, source: str,
-) -> tuple[int, list[Any]]:  # fmt: skip
-    """`fitted`'s transforms on each batch of `table`'s output, written to `target`; the rows
-    written and the per-step reports (counts summed)."""
-    from prepkit.engines.stream import merge_reports
-
+    target: str | Path, out_fmt: str | None, out_options: dict[str, Any], part: str, source: str,
+) -> _Tally:  # fmt: skip
+    """`fitted`'s transforms on each batch of `table`'s output, written to `target`: the rows
+    read, the per-step reports (counts summed) and the summary of the rows written."""
     chain = table.chain
     empty = pl.DataFrame(schema=table.output_schema())
     out_schema = fitted.transform_frame(empty, part=part, workdir=workdir, source=source)[0].schema
@@ -736,25 +755,21 @@ def _apply_part(
     gathered = session.sparkContext.accumulator([], _gather())
 
     def apply(batches: Iterator[Any]) -> Iterator[Any]:
-        pid, rows, total = _partition(), 0, None
-        for batch in chain.batches(pid, batches):
+        pid, tally = _partition(), _Tally()
+        for batch in chain.batches(pid, tally.counting(batches)):
             out, report = fitted.transform_frame(
                 batch, part=part, workdir=workdir, quiet=quiet, source=source
             )
-            total = merge_reports(total, report.steps)
-            rows += out.height
+            tally.add(out, report.steps, [])
             yield from _to_spark(out, arrow)
-        gathered.add([(pid, (rows, total))])
+        gathered.add([(pid, tally)])
 
-    _write(session, table.frame.mapInArrow(apply, struct), out_schema, target, out_fmt, out_options)
-    found = _by_partition(gathered.value)
-    totals = None
-    for _, reports in found:
-        if reports is not None:
-            totals = merge_reports(totals, reports)
-    if totals is None:  # no partition saw a batch: the reports of no rows
-        totals = fitted.transform_frame(empty, part=part, workdir=workdir, source=source)[1].steps
-    return sum(rows for rows, _ in found), totals
+    _write(table.frame.mapInArrow(apply, struct), target, out_fmt, out_options)
+    tally = _Tally.merged(gathered.value)
+    if tally.reports is None:  # no partition saw a batch: the reports of no rows
+        out, report = fitted.transform_frame(empty, part=part, workdir=workdir, source=source)
+        tally.add(out, report.steps, [])
+    return tally
 
 
 def apply_on_spark(
@@ -769,10 +784,9 @@ def apply_on_spark(
     session = spark_session(spec, batch_size)
     frame, schema = read_input(session, source, fmt, options)
     table = SparkTable(frame, schema, spec)
-    rows_in = frame.count()
-    rows, steps = _apply_part(session, table, fitted, workdir, True, target, out_fmt, {}, "new",
-                              source_name(source))  # fmt: skip
+    done = _apply_part(session, table, fitted, workdir, True, target, out_fmt, {}, "new",
+                       source_name(source))  # fmt: skip
     report = RunReport(recipe=fitted.recipe.get("name", "recipe"))
-    report.steps = steps
-    width = len(fitted.transform_frame(pl.DataFrame(schema=schema), workdir=workdir)[0].columns)
-    return report, (rows_in, len(schema)), (rows, width)
+    report.steps = done.reports or []
+    shape_out = (done.summary.rows, len(done.summary.columns))
+    return report, (done.rows_in, len(schema)), shape_out

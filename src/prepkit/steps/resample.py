@@ -612,7 +612,7 @@ class StreamsOver(FitsFromCounts):
         if available is not None and need > available * 0.8:
             grown = ", ".join(f"'{_key(c)}' ({k:,} rows)" for c, k in collected.items())
             raise DataError(
-                f"{self.name} on the streaming engine holds the classes it grows in memory: "
+                f"{self.name} on a batch-by-batch engine (stream, spark) holds the classes it grows in memory: "
                 f"{grown} and {new:,} new rows need about {describe_bytes(need)}, but only "
                 f"{describe_bytes(available)} is available",
                 hint="grow fewer rows (sampling_strategy: a float or {class: rows}), use fewer "
@@ -850,7 +850,7 @@ class StreamsNeighbours(StreamsOver):
         available = available_memory()
         if available is not None and need > available * 0.8:
             raise DataError(
-                f"{self.name} on the streaming engine also holds the {n:,} rows of other classes "
+                f"{self.name} on a batch-by-batch engine (stream, spark) also holds the {n:,} rows of other classes "
                 f"it interpolates toward: they need about {describe_bytes(need)}, but only "
                 f"{describe_bytes(available)} is available",
                 hint="use kind: borderline-1 (it reads only their labels), grow fewer rows, "
