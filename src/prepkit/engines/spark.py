@@ -479,16 +479,21 @@ class SparkTable:
             yield pl.read_ipc(io.BytesIO(row.blob))
 
     def sample(self) -> pl.DataFrame:
-        first = None
-        for batch in self.batches():
-            if batch.height:
-                return batch
-            first = batch if first is None else first
-        if first is None:
-            first = pl.DataFrame(schema=self.output_schema())
-            if not self.frame.limit(1).count():
-                raise DataError("the training data has no rows")
-        return first
+        """The first batch with rows (or an empty batch with the schema), as
+        `StreamedTable.sample`: each partition stops at its first batch with rows, and the driver
+        fetches partitions one at a time until one has rows."""
+
+        def first(pid: int, batches: Iterator[pl.DataFrame]) -> Iterator[Any]:
+            for batch in batches:
+                if batch.height:
+                    yield _results(pid, _ipc(batch))
+                    return
+
+        for row in self._run(first).toLocalIterator():
+            return pl.read_ipc(io.BytesIO(row.blob))
+        if not self.frame.limit(1).count():
+            raise DataError("the training data has no rows")
+        return pl.DataFrame(schema=self.output_schema())
 
     def repeated_hashes(self, subset: list[str]) -> np.ndarray:
         """Positions (ascending) of the rows whose hash of `subset` another row shares: the
