@@ -415,6 +415,7 @@ def _run_spark(
             )  # fmt: skip
             fitted = run.fitted
             report.steps, report.parts = run.steps, run.parts
+            report.engine.update(run.where)
             report.checks = quality.evaluate(spec.checks, run.summary, report, spec.target)
             fitted.report = report
             failed = report.failed_checks
@@ -588,7 +589,7 @@ def apply_fitted(
             "new": {"rows": shape_out[0], "columns": shape_out[1]},
         }
         report.outputs = {"new": str(output)}
-        report.engine = choice.as_dict()
+        report.engine = {**choice.as_dict(), **report.engine}
         report.seconds = round(time.perf_counter() - start, 4)
         if report_path is not None:
             write_report(report, Path(report_path))

@@ -299,3 +299,38 @@ def test_spark_oversampler_refuses_when_the_grown_classes_cannot_fit(spark, tmp_
     monkeypatch.undo()
     grown = recipe.run(write=False, engine="spark").outputs["train"]
     assert grown["label"].sum() == grown.height // 2 == frame.height - minority
+
+
+def test_command_line_spark_settings_go_over_the_recipe_s():
+    from prepkit.runner import spark_settings
+
+    recipe = SparkSpec(master="local[4]", conf={"spark.a": "1", "spark.b": "2"}, accuracy=50)
+    given = {"master": "local[1]", "conf": {"spark.b": "3", "spark.c": "4"}}
+    merged = spark_settings(recipe, given)
+    assert merged.master == "local[1]" and merged.accuracy == 50
+    assert merged.conf == {"spark.a": "1", "spark.b": "3", "spark.c": "4"}
+    assert spark_settings(recipe, {"master": None, "conf": {}}).master == "local[4]"
+    assert spark_settings(None, None) == SparkSpec()
+
+
+def test_cli_spark_master_starts_that_session(spark, tmp_path: Path):
+    """A new process, so a new session: on the master given, with the settings given; the report
+    says where it ran."""
+    import subprocess
+    import sys
+
+    path = parquet_input(tmp_path, make_frame(12_000, seed=10))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(json.dumps({"name": "m", "target": "label", "steps": STEPS["impute_median"]}))
+    done = subprocess.run(
+        [sys.executable, "-m", "prepkit", "run", str(recipe), "-i", str(path),
+         "-o", str(tmp_path / "out.parquet"), "--engine", "spark", "--spark-master", "local[1]",
+         "--spark-conf", "spark.sql.files.maxPartitionBytes=65536", "--json", "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    engine = json.loads(done.stdout)["engine"]
+    assert engine["name"] == "spark" and engine["master"] == "local[1]"
+    # the conf given was used: half the fixture's maxPartitionBytes, more partitions
+    assert engine["partitions"] > partitions(spark, path) >= 2
+    assert " WARN " not in done.stderr  # the driver's log is quiet (no WARN lines of log4j)

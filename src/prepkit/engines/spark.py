@@ -632,6 +632,7 @@ class SparkRun:
     steps: list[Any]
     parts: dict[str, dict[str, int]]
     summary: Any
+    where: dict[str, Any]  # the Spark master and the input's partitions, for the report
 
 
 def run_on_spark(
@@ -730,7 +731,11 @@ def run_on_spark(
         all_steps += done.reports or []
         parts[part] = {"rows": done.summary.rows, "columns": len(done.summary.columns)}
     fitted.report.steps = all_steps
-    return SparkRun(fitted, all_steps, parts, summary)
+    return SparkRun(fitted, all_steps, parts, summary, _where(session, table))
+
+
+def _where(session: Any, table: SparkTable) -> dict[str, Any]:
+    return {"master": session.sparkContext.master, "partitions": table.chain.partitions}
 
 
 def _add_folds(hashing: Any) -> StageFactory:
@@ -791,7 +796,7 @@ def apply_on_spark(
     table = SparkTable(frame, schema, spec)
     done = _apply_part(session, table, fitted, workdir, True, target, out_fmt, {}, "new",
                        source_name(source))  # fmt: skip
-    report = RunReport(recipe=fitted.recipe.get("name", "recipe"))
+    report = RunReport(recipe=fitted.recipe.get("name", "recipe"), engine=_where(session, table))
     report.steps = done.reports or []
     shape_out = (done.summary.rows, len(done.summary.columns))
     return report, (done.rows_in, len(schema)), shape_out
