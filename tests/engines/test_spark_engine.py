@@ -157,9 +157,10 @@ def test_cli_run_and_apply_on_spark_and_locally_agree(spark, tmp_path: Path):
         read_parts(tmp_path / "out.parquet"),
         pl.read_parquet(tmp_path / "mem.parquet"),
     )
-    # Spark has no unsigned integers: the one-hot columns (UInt8) are written as Int16
-    assert written["city_paris"].dtype == pl.Int16 and expected_rows["city_paris"].dtype == pl.UInt8
-    assert_frame_equal(written.cast(expected_rows.schema), expected_rows)
+    # the workers write the local parts themselves, in polars' types
+    assert written["city_paris"].dtype == pl.UInt8
+    assert_frame_equal(written, expected_rows)
+    assert sorted(p.name for p in (tmp_path / "out.parquet").iterdir())[0] == "part-00000.parquet"
     spark_fit = json.loads((tmp_path / "spark.json").read_text())
     memory_fit = json.loads((tmp_path / "mem.json").read_text())
     for sa, sb in zip(spark_fit["steps"], memory_fit["steps"], strict=True):
@@ -172,9 +173,7 @@ def test_cli_run_and_apply_on_spark_and_locally_agree(spark, tmp_path: Path):
                   "--json"],
         )  # fmt: skip
         assert applied.exit_code == 0, applied.output
-        assert_frame_equal(
-            read_parts(out).cast(expected.schema), expected, rel_tol=1e-12, abs_tol=1e-12
-        )
+        assert_frame_equal(read_parts(out), expected, rel_tol=1e-12, abs_tol=1e-12)
         report = json.loads(applied.stdout)
         assert report["engine"]["name"] == "spark"
         assert report["parts"]["new"]["rows"] == expected.height == 3_500
@@ -334,3 +333,24 @@ def test_cli_spark_master_starts_that_session(spark, tmp_path: Path):
     # the conf given was used: half the fixture's maxPartitionBytes, more partitions
     assert engine["partitions"] > partitions(spark, path) >= 2
     assert " WARN " not in done.stderr  # the driver's log is quiet (no WARN lines of log4j)
+
+
+def test_other_uris_are_read_and_written_by_spark_itself(spark, tmp_path: Path, monkeypatch):
+    """Paths that are not local (s3a://, hdfs://) go through Spark's reader (its schema) and
+    writer (its committer; no unsigned integers, so one-hot indicators come as Int16)."""
+    import prepkit.engines.spark as engine
+
+    frame = make_frame(8_000, seed=11)
+    path = parquet_input(tmp_path, frame)
+    recipe = prepkit.load_recipe({
+        "name": "uri", "target": "label", "input": str(path),
+        "output": str(tmp_path / "out.parquet"), "steps": STEPS["chain"],
+    })  # fmt: skip
+    expected = recipe.run(write=False, engine="memory")
+    monkeypatch.setattr(engine, "_is_local", lambda path: False)
+    on_spark = recipe.run(engine="spark")
+    written = read_parts(tmp_path / "out.parquet")
+    assert written["city_paris"].dtype == pl.Int16
+    assert (tmp_path / "out.parquet" / "_SUCCESS").exists()  # Spark's committer wrote it
+    assert_frame_equal(written.cast(expected.outputs["train"].schema), expected.outputs["train"])
+    assert_same_fit(expected, on_spark)
