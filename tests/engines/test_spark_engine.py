@@ -354,3 +354,34 @@ def test_other_uris_are_read_and_written_by_spark_itself(spark, tmp_path: Path, 
     assert (tmp_path / "out.parquet" / "_SUCCESS").exists()  # Spark's committer wrote it
     assert_frame_equal(written.cast(expected.outputs["train"].schema), expected.outputs["train"])
     assert_same_fit(expected, on_spark)
+
+
+def test_a_value_spark_cannot_parse_is_a_data_error_naming_it(spark, tmp_path: Path):
+    """polars infers the types from the first rows; a later value that does not parse fails the
+    Spark job: a clear error, exit code 1, no traceback, no output."""
+    rows = [f"{i},{i % 2}" for i in range(20_000)] + ["oops,1"]
+    path = tmp_path / "in.csv"
+    path.write_text("n,label\n" + "\n".join(rows) + "\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(json.dumps({"target": "label", "input": str(path),
+                                  "output": str(tmp_path / "o.parquet"),
+                                  "steps": [{"step": "scale", "columns": ["n"]}]}))  # fmt: skip
+    done = RUNNER.invoke(app, ["run", str(recipe), "--engine", "spark"])
+    assert done.exit_code == 1, done.output
+    assert "Spark failed" in done.output and "oops" in done.output, done.output
+    assert "internal error" not in done.output and "Traceback" not in done.output
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_wide_batches_reach_the_driver_in_pieces(spark, tmp_path: Path, monkeypatch):
+    """A batch bigger than a piece is cut into several result rows and put together again."""
+    import prepkit.engines.spark as engine
+
+    monkeypatch.setattr(engine, "PIECE_BYTES", 4_096)
+    frame = make_frame(6_000, seed=12)
+    path = parquet_input(tmp_path, frame)
+    recipe = prepkit.load_recipe({"target": "label", "input": str(path), "steps": STEPS["smote"]})
+    expected = recipe.run(write=False, engine="memory")
+    on_spark = recipe.run(write=False, engine="spark")
+    assert_same_fit(expected, on_spark)
+    assert_frame_equal(on_spark.outputs["train"], expected.outputs["train"])

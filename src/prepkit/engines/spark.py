@@ -48,8 +48,9 @@ from prepkit.engines.statistics import Quantiles, Request
 from prepkit.errors import DataError, RecipeError
 
 _LOG_SETTINGS = Path(__file__).parent.parent / "data" / "spark-log4j2.properties"
-# what a pass's partitions send to the driver: rows of (partition, payload)
-_RESULTS = "pid long, blob binary"
+# what a pass's partitions send to the driver: rows of (partition, payload); a batch too big for
+# one row comes in pieces, `last` on its last
+_RESULTS = "pid long, last boolean, blob binary"
 # Spark's Arrow conversion has no unsigned integers: the next wider signed type
 _WIDER: dict[Any, pl.DataType] = {
     pl.UInt8: pl.Int16(), pl.UInt16: pl.Int32(), pl.UInt32: pl.Int64(), pl.UInt64: pl.Decimal(20, 0),
@@ -132,6 +133,30 @@ def _spark_error(exc: BaseException) -> str:
     lines = [line.strip(" :\t") for line in str(exc).splitlines()]
     lines = [line for line in lines if line and not line.startswith("An error occurred while")]
     return lines[0] if lines else type(exc).__name__
+
+
+@contextlib.contextmanager
+def spark_job() -> Iterator[None]:
+    """A Spark job's failure as a `DataError` saying what failed (a value Spark cannot parse, the
+    driver out of memory), not py4j's traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("py4j", "pyspark")):
+            raise
+        text = str(exc)
+        if "OutOfMemoryError" in text:
+            raise DataError(
+                "Spark ran out of memory (java.lang.OutOfMemoryError)",
+                hint="give Spark more: --spark-conf spark.driver.memory=4g (local mode: the "
+                "driver runs the tasks too), or smaller partitions: "
+                "--spark-conf spark.sql.files.maxPartitionBytes=32m",
+            ) from None
+        cause = [line for line in text.splitlines() if "Exception:" in line or "Error:" in line]
+        detail = cause[-1].strip() if cause else _spark_error(exc)
+        raise DataError(
+            f"Spark failed: {detail}", hint="run with --debug for Spark's log"
+        ) from None
 
 
 def _java_found() -> bool:
@@ -323,25 +348,36 @@ def _partition() -> int:
     return context.partitionId()
 
 
-def _blob(value: Any) -> bytes:
+def _sent(pid: int, value: Any) -> Iterator[Any]:
+    """A partition's result as rows of pieces of at most PIECE_BYTES (see `_pieces`)."""
     # partial statistics travel from worker to driver in pickle, as Spark sends Python objects;
     # nothing pickled is ever saved (the fitted artifact is JSON)
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    for start in range(0, max(len(data), 1), PIECE_BYTES):
+        yield _results(pid, data[start : start + PIECE_BYTES], start + PIECE_BYTES >= len(data))
 
 
-def _results(pid: int, payload: bytes) -> Any:
+def _results(pid: int, payload: bytes, last: bool = True) -> Any:
     import pyarrow as pa
 
     return pa.RecordBatch.from_pydict(
-        {"pid": [pid], "blob": [payload]},
-        schema=pa.schema([("pid", pa.int64()), ("blob", pa.binary())]),
+        {"pid": [pid], "last": [last], "blob": [payload]},
+        schema=pa.schema([("pid", pa.int64()), ("last", pa.bool_()), ("blob", pa.binary())]),
     )
 
 
-def _ipc(frame: pl.DataFrame) -> bytes:
-    sink = io.BytesIO()
-    frame.write_ipc(sink)
-    return sink.getvalue()
+PIECE_BYTES = 8 << 20  # a batch sent to the driver goes in pieces of about this size
+
+
+def _pieces(pid: int, frame: pl.DataFrame) -> Iterator[Any]:
+    """A batch as result rows of Arrow IPC pieces: Spark copies each row whole several times on
+    its way to the driver, so a wide batch in one row exhausts a 1 GiB heap."""
+    count = max(1, -(-int(frame.estimated_size()) // PIECE_BYTES))
+    rows = max(1, -(-frame.height // count))
+    for start in range(0, max(frame.height, 1), rows):
+        sink = io.BytesIO()
+        frame.slice(start, rows).write_ipc(sink)
+        yield _results(pid, sink.getvalue(), last=start + rows >= frame.height)
 
 
 @dataclass(frozen=True)
@@ -381,8 +417,12 @@ class SparkTable:
         self, per_partition: Callable[[int, Iterator[pl.DataFrame]], Iterator[Any]]
     ) -> list[Any]:
         """Every partition's results, in partition order."""
-        rows = self._run(per_partition).collect()
-        return [pickle.loads(r.blob) for r in sorted(rows, key=lambda r: r.pid)]
+        with spark_job():
+            rows = self._run(per_partition).collect()
+        found: dict[int, list[bytes]] = {}
+        for row in rows:  # in order within a partition
+            found.setdefault(row.pid, []).append(row.blob)
+        return [pickle.loads(b"".join(found[pid])) for pid in sorted(found)]
 
     def _summaries(self, make: StageFactory) -> list[dict[str, Any]]:
         """Per partition, the summary of the rows the new stage sees before it."""
@@ -391,7 +431,7 @@ class SparkTable:
             stage, total = make(), {}
             for batch in batches:
                 total = _add_counts(total, stage.summarize(batch))
-            yield _results(pid, _blob((pid, total)))
+            yield from _sent(pid, (pid, total))
 
         found = dict(self._collect(count))
         out, total = [], {}
@@ -407,7 +447,7 @@ class SparkTable:
             part = make(pid << 40)  # positions only seed the samples' hashes
             for batch in batches:
                 part.add(batch)
-            yield _results(pid, _blob(part))
+            yield from _sent(pid, part)
 
         parts = self._collect(partial)
         merged = parts[0] if parts else make(0)
@@ -436,7 +476,8 @@ class SparkTable:
             col = F.col(r.column).cast("double")
             value = F.when(F.isnan(col), None).otherwise(col)
             exprs.append(F.percentile_approx(value, list(r.qs), self.spec.accuracy).alias(str(i)))
-        row = frame.agg(*exprs).collect()[0]
+        with spark_job():
+            row = frame.agg(*exprs).collect()[0]
         for r in requests:
             self.approximations.append({
                 "statistic": "quantiles", "column": r.column, "qs": list(r.qs),
@@ -474,10 +515,15 @@ class SparkTable:
             for batch in batches:
                 if map is not None:
                     batch = map(batch)
-                yield _results(pid, _ipc(batch))
+                yield from _pieces(pid, batch)
 
-        for row in self._run(send).toLocalIterator():
-            yield pl.read_ipc(io.BytesIO(row.blob))
+        pieces: list[pl.DataFrame] = []
+        with spark_job():
+            for row in self._run(send).toLocalIterator():
+                pieces.append(pl.read_ipc(io.BytesIO(row.blob)))
+                if row.last:
+                    yield pl.concat(pieces) if len(pieces) > 1 else pieces[0]
+                    pieces = []
 
     def sample(self) -> pl.DataFrame:
         """The first batch with rows (or an empty batch with the schema), as
@@ -487,13 +533,17 @@ class SparkTable:
         def first(pid: int, batches: Iterator[pl.DataFrame]) -> Iterator[Any]:
             for batch in batches:
                 if batch.height:
-                    yield _results(pid, _ipc(batch))
+                    yield from _pieces(pid, batch)
                     return
 
-        for row in self._run(first).toLocalIterator():
-            return pl.read_ipc(io.BytesIO(row.blob))
-        if not self.frame.limit(1).count():
-            raise DataError("the training data has no rows")
+        pieces = []
+        with spark_job():
+            for row in self._run(first).toLocalIterator():
+                pieces.append(pl.read_ipc(io.BytesIO(row.blob)))
+                if row.last:
+                    return pl.concat(pieces) if len(pieces) > 1 else pieces[0]
+            if not self.frame.limit(1).count():
+                raise DataError("the training data has no rows")
         return pl.DataFrame(schema=self.output_schema())
 
     def repeated_hashes(self, subset: list[str]) -> np.ndarray:
@@ -521,9 +571,10 @@ class SparkTable:
         rows = self.frame.mapInArrow(run, "pid long, i long, h long")
         rows.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            sizes = dict(rows.groupBy("pid").count().collect())
-            repeated = rows.groupBy("h").count().where(F.col("count") > 1).select("h")
-            found = rows.join(repeated, "h").select("pid", "i").collect()
+            with spark_job():
+                sizes = dict(rows.groupBy("pid").count().collect())
+                repeated = rows.groupBy("h").count().where(F.col("count") > 1).select("h")
+                found = rows.join(repeated, "h").select("pid", "i").collect()
         finally:
             rows.unpersist()
         counts = np.array([sizes.get(p, 0) for p in range(chain.partitions)], dtype=np.int64)
@@ -645,7 +696,8 @@ def _write(
                     writer.write(out)
             yield _results(pid, b"")
 
-        frame.mapInArrow(run, _RESULTS).collect()
+        with spark_job():
+            frame.mapInArrow(run, _RESULTS).collect()
         if not any(tmp.iterdir()):  # no rows at all: one part with the columns
             with BatchWriter(tmp / f"part-00000{_SUFFIXES[fmt]}", fmt, options).open() as writer:
                 writer.write(pl.DataFrame(schema=schema))
@@ -667,7 +719,8 @@ def _spark_write(
         writer = writer.options(**_csv_options(options, fmt, writing=True))
     if fmt == "parquet" and options.get("compression"):
         writer = writer.option("compression", options["compression"])
-    writer.save(target)
+    with spark_job():
+        writer.save(target)
 
 
 @dataclass
