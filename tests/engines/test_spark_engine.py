@@ -252,6 +252,13 @@ def test_spark_refuses_what_it_cannot_do(spark, tmp_path: Path):
         done = RUNNER.invoke(app, ["run", str(recipe), "--engine", "spark"])
         assert done.exit_code != 0 and message in done.output, done.output
         assert "Traceback" not in done.output
+    recipe.write_text(json.dumps({"name": "x", "target": "label", "input": str(path),
+                                  "steps": STEPS["impute_median"]}))  # fmt: skip
+    done = RUNNER.invoke(app, ["run", str(recipe), "--engine", "spark", "-o", "-"])
+    assert done.exit_code == 2 and "writes files, not standard output" in done.output
+    done = RUNNER.invoke(app, ["apply", str(tmp_path / "none.json"), "-", "-o", "x.parquet",
+                               "--engine", "spark"])  # fmt: skip
+    assert done.exit_code != 0 and "Traceback" not in done.output
     done = RUNNER.invoke(app, ["run", str(recipe), "--engine", "spark", "--spark-conf", "nokey"])
     assert done.exit_code == 2 and "KEY=VALUE" in done.output
     assert not (tmp_path / "o.parquet").exists()

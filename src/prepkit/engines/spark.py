@@ -212,6 +212,16 @@ def _is_local(path: str | Path) -> bool:
     return "://" not in text or text.startswith("file://")
 
 
+def check_paths(source: Any, targets: list[str | Path]) -> None:
+    """Refuse, before Spark starts, what Spark cannot read or write: standard input or output."""
+    if str(source) == "-":
+        raise RecipeError(
+            "--engine spark reads files, not standard input", hint="give the input as a path"
+        )
+    if any(str(t) == "-" for t in targets):
+        raise RecipeError("--engine spark writes files, not standard output", hint="give -o PATH")
+
+
 def read_input(
     session: Any, path: str | Path, fmt: str | None, options: dict[str, Any]
 ) -> tuple[Any, pl.Schema]:
@@ -221,10 +231,6 @@ def read_input(
     from prepkit.io.parts import scan_error, scan_parts
 
     text = str(path)
-    if text == "-":
-        raise RecipeError(
-            "--engine spark reads files, not standard input", hint="give the input as a path"
-        )
     fmt = detect_format(path, fmt, images=False)
     if fmt not in _FORMATS:
         raise RecipeError(
@@ -669,8 +675,6 @@ def _write(
     from prepkit.io.stream import BatchWriter
 
     text = str(target)
-    if text == "-":
-        raise RecipeError("--engine spark writes files, not standard output", hint="give -o PATH")
     fmt = detect_format(target, fmt, images=False)
     known = _SUFFIXES if _is_local(target) else _FORMATS
     if fmt not in known:
@@ -755,6 +759,7 @@ def run_on_spark(
             "which --engine spark does not do",
             hint="run this recipe with --engine stream (or --engine memory)",
         )
+    check_paths(source, list(outputs.values()))
     session = spark_session(spec, batch_size)
     if isinstance(source, (str, Path)):
         frame, schema = read_input(session, source, fmt, options)
@@ -887,6 +892,7 @@ def apply_on_spark(
     from prepkit.io import source_name
     from prepkit.report import RunReport
 
+    check_paths(source, [target])
     session = spark_session(spec, batch_size)
     frame, schema = read_input(session, source, fmt, options)
     table = SparkTable(frame, schema, spec)
