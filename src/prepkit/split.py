@@ -325,8 +325,7 @@ class HashSplit:
         if self.target is None:
             positions = np.arange(self.position, self.position + batch.height, dtype=np.uint64)
             return splitmix64(positions ^ mix) / 2.0**64
-        _labels(batch, self.target, "target")
-        labels = batch.get_column(self.target).cast(pl.String).fill_null("\0null")
+        labels = self._class_labels(batch)
         rank = batch.select(pl.int_range(pl.len()).over(labels)).to_series().to_numpy()
         numbers = np.empty(batch.height)
         for label, rows in zip(*_grouped(labels), strict=True):
@@ -336,14 +335,18 @@ class HashSplit:
             numbers[rows] = (offset + (start + rank[rows]) * _GOLDEN) % 1.0
         return numbers
 
+    def _class_labels(self, batch: pl.DataFrame) -> pl.Series:
+        """The stratifying target as text, missing as its own label."""
+        assert self.target is not None
+        _labels(batch, self.target, "target")  # a clear error for a missing column
+        return batch.get_column(self.target).cast(pl.String).fill_null("\0null")
+
     def summarize(self, batch: pl.DataFrame) -> dict[str, Any]:
         """What a splitter starting after `batch` must know of it: its rows and, stratified,
         its rows per class (see `begin`)."""
         if self.target is None:
             return {"rows": batch.height}
-        _labels(batch, self.target, "target")
-        labels = batch.get_column(self.target).cast(pl.String).fill_null("\0null")
-        counts = labels.value_counts()
+        counts = self._class_labels(batch).value_counts()
         return {"rows": batch.height, "classes": dict(counts.iter_rows())}
 
     def begin(self, before: dict[str, Any]) -> None:

@@ -331,12 +331,11 @@ class _Chain:
     before: tuple[list[dict[str, Any]] | None, ...]
     partitions: int
 
-    def batches(
-        self, pid: int, batches: Iterator[Any], finish: bool = True
-    ) -> Iterator[pl.DataFrame]:
-        stages = self.start(pid)
+    def batches(self, pid: int, batches: Iterator[Any]) -> Iterator[pl.DataFrame]:
+        """Partition `pid`'s rows through the stages; the last partition ends with the rows
+        stages add at the end."""
         rows = (_from_spark(b, self.schema) for b in batches)
-        return run_stages(stages, rows, finish=finish and pid == self.partitions - 1)
+        return run_stages(self.start(pid), rows, finish=pid == self.partitions - 1)
 
     def start(self, pid: int) -> list[Stage]:
         stages = [make() for make in self.stages]
@@ -501,11 +500,8 @@ class SparkTable:
 
     def dataframe(self) -> Any:
         """The chain's output as a Spark DataFrame."""
-        from pyspark.sql.pandas.types import to_arrow_schema
-
-        chain, schema = self.chain, self.output_schema()
-        struct = spark_schema(schema)
-        arrow = to_arrow_schema(struct, timezone="UTC")
+        chain = self.chain
+        struct, arrow = _output_types(self.output_schema())
 
         def run(batches: Iterator[Any]) -> Iterator[Any]:
             for batch in chain.batches(_partition(), batches):
@@ -746,7 +742,7 @@ def run_on_spark(
     """Fit `recipe` on the input read by Spark (its training part), then write each part (train
     through every step, valid/test through the transforms) to `outputs[part]` with Spark."""
     from prepkit.checks import summarize
-    from prepkit.engines.stream import TrainingApplier, _part_filter, fit_streamed
+    from prepkit.engines.stream import TrainingApplier, _add_folds, _part_filter, fit_streamed
     from prepkit.fitted import FittedRecipe, schema_of
     from prepkit.io import source_name
     from prepkit.pipeline import require_rows, require_target
@@ -838,12 +834,6 @@ def run_on_spark(
 
 def _where(session: Any, table: SparkTable) -> dict[str, Any]:
     return {"master": session.sparkContext.master, "partitions": table.chain.partitions}
-
-
-def _add_folds(hashing: Any) -> StageFactory:
-    from prepkit.engines.stream import _add_folds as folds
-
-    return folds(hashing)
 
 
 def _output_types(schema: pl.Schema) -> tuple[Any, Any]:
