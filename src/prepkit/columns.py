@@ -8,7 +8,8 @@ A selector is written in YAML as one of::
     columns: {regex: "^score_", exclude: [score_raw]}
     columns: {dtype: categorical, exclude: [country]}
 
-The recipe's target column is never selected by a dtype group or regex: only naming it selects it.
+The recipe's target column (and the fold column of a `split: {kfold: K}`) is never selected by a
+dtype group or regex: only naming it selects it.
 Selection happens at fit time; the resolved list of names is saved in the step's state, so apply
 uses exactly the same columns.
 """
@@ -113,13 +114,17 @@ def require_columns(frame: pl.DataFrame, names: list[str]) -> None:
 
 
 def select_columns(
-    frame: pl.DataFrame, selector: Selector | dict[str, Any] | None, target: str | None = None
+    frame: pl.DataFrame,
+    selector: Selector | dict[str, Any] | None,
+    target: str | tuple[str, ...] | None = None,
 ) -> list[str]:
     """Resolve a selector to column names, in frame order.
 
-    Named columns must exist (a `DataError` lists the available ones). The target is left out
-    unless it is named explicitly.
+    Named columns must exist (a `DataError` lists the available ones). The target (or each of
+    several protected columns: the target and a fold column, see `StepContext.protected`) is
+    left out unless it is named explicitly.
     """
+    protected = {target} if isinstance(target, str) else set(target or ())
     if selector is None:
         selector = "all"
     if isinstance(selector, dict):
@@ -149,7 +154,7 @@ def select_columns(
         # keep the user's order for explicit names
         chosen = [c for c in selector.names if c in present]
     else:
-        chosen = [c for c in columns if c != target]
+        chosen = [c for c in columns if c not in protected]
     if selector.dtype is not None:
         groups = [selector.dtype] if isinstance(selector.dtype, str) else list(selector.dtype)
         schema = frame.schema

@@ -125,6 +125,7 @@ def context_for(recipe: Recipe, **extra: Any) -> StepContext:
         seed=recipe.spec.seed,
         base_dir=recipe.base_dir,
         workers=recipe.spec.workers,
+        fold_column=split.fold_column if (split := recipe.spec.split) and split.kfold else None,
         **extra,
     )
 

@@ -225,6 +225,16 @@ def _set_override(data: dict[str, Any], assignment: str) -> None:
         )
     key, _, text = assignment.partition("=")
     value = load_value(text, f"--set {assignment}") if text else ""
+    set_value(data, key, value)
+
+
+def set_value(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set `key.sub.2.option` of raw recipe data to `value`, as `--set` does.
+
+    Step numbers are 1-based, or a step id; missing mappings on the way are created, and shared
+    (YAML alias) mappings and lists on the way are copied first. Raises `RecipeError` for a key
+    that names no item, or that walks through a value that is not a mapping or list.
+    """
     parts = key.strip().split(".")
     node: Any = data
     for depth, part in enumerate(parts):
@@ -280,6 +290,23 @@ def _check_checks(spec: RecipeSpec, problems: _Problems) -> None:
             problems.add(("checks", i), f"check '{check.metric}' needs `min:` or `max:`")
 
 
+def _check_folds(spec: RecipeSpec, steps: list[Step], problems: _Problems) -> None:
+    """A K-fold column beside train-only steps that change rows leaks: they run once over all
+    the folds (SMOTE interpolates rows across folds)."""
+    if not (spec.split and spec.split.kfold):
+        return
+    # class weights keep the rows: they may see every fold's class counts
+    train_only = [s.id for s in steps if s.phase == "train_only" and not s.keeps_rows]
+    if train_only:
+        problems.add(
+            ("split", "kfold"),
+            f"`split: {{kfold: {spec.split.kfold}}}` with train-only steps ({', '.join(train_only)}) "
+            "leaks between folds: those steps would run once over every fold's rows; use "
+            f"`prepkit evaluate RECIPE --cv {spec.split.kfold}` instead, which fits the recipe "
+            "on the training folds of each split only",
+        )
+
+
 class Recipe:
     """A validated recipe: its settings (`spec`), its steps, and the folder paths are relative to.
 
@@ -295,6 +322,16 @@ class Recipe:
     def __repr__(self) -> str:
         names = ", ".join(s.id for s in self.steps)
         return f"Recipe({self.spec.name!r}, steps=[{names}])"
+
+    def _repr_html_(self) -> str:
+        from prepkit.report.notebook import steps_table
+
+        rows = [
+            [s.id, s.phase, s.params.model_dump(mode="json", exclude_none=True, exclude={"id"})]
+            for s in self.steps
+        ]
+        title = f"recipe {self.name}: target {self.target}, {len(self.steps)} steps"
+        return steps_table(title, rows, ["step", "phase", "options"])
 
     @property
     def name(self) -> str:
@@ -384,6 +421,7 @@ def load_recipe(
     steps = _build_steps(raw_steps, problems)
     if spec is not None:
         _check_checks(spec, problems)
+        _check_folds(spec, steps, problems)
     problems.raise_if_any()
     assert spec is not None
     return Recipe(spec, steps, base_dir, name)

@@ -124,6 +124,7 @@ class StepContext:
     target: str | None = None
     seed: int = 0
     step_id: str = ""
+    fold_column: str | None = None  # the K-fold split's column, when the recipe adds one
     base_dir: Path = field(default_factory=Path.cwd)
     workdir: Path | None = None  # staging folder for steps that write files (images)
     workers: int | None = None
@@ -133,6 +134,12 @@ class StepContext:
     changes: dict[str, Any] = field(default_factory=dict)
     # which input rows a row-dropping step's output holds (a mask or ascending positions)
     rows_kept: pl.Series | np.ndarray | None = None
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        """Columns a dtype group or regex never selects (only naming them does): the target and
+        the K-fold split's fold column."""
+        return tuple(c for c in (self.target, self.fold_column) if c is not None)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -77,7 +77,7 @@ class Select(Step):
     def fit_from(
         self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
     ) -> dict[str, Any]:
-        columns = select_columns(frame, self.params.columns, ctx.target)
+        columns = select_columns(frame, self.params.columns, ctx.protected)
         if not columns:
             raise DataError(
                 "select: the selector matches no columns, so nothing would be kept",
@@ -140,7 +140,7 @@ class Drop(DropLearned):
     def fit_from(
         self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
     ) -> dict[str, Any]:
-        return {"columns": select_columns(frame, self.params.columns, ctx.target)}
+        return {"columns": select_columns(frame, self.params.columns, ctx.protected)}
 
 
 @register("rename")
@@ -383,7 +383,7 @@ class DropConstant(DropLearned):
         return 3 if self.params.ignore_nulls else 1
 
     def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
-        columns = select_columns(frame, self.params.columns, ctx.target)
+        columns = select_columns(frame, self.params.columns, ctx.protected)
         if not columns:
             return []
         return [Missing(columns[0]), *(Distinct(c, self._limit()) for c in columns)]
@@ -391,7 +391,7 @@ class DropConstant(DropLearned):
     def fit_from(
         self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
     ) -> dict[str, Any]:
-        columns = select_columns(frame, self.params.columns, ctx.target)
+        columns = select_columns(frame, self.params.columns, ctx.protected)
         if not columns:
             return {"columns": []}
         rows = answers[Missing(columns[0])]["rows"]
@@ -433,12 +433,12 @@ class DropMissing(DropLearned):
         )
 
     def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
-        return [Missing(c) for c in select_columns(frame, self.params.columns, ctx.target)]
+        return [Missing(c) for c in select_columns(frame, self.params.columns, ctx.protected)]
 
     def fit_from(
         self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
     ) -> dict[str, Any]:
-        columns = select_columns(frame, self.params.columns, ctx.target)
+        columns = select_columns(frame, self.params.columns, ctx.protected)
         if not columns or answers[Missing(columns[0])]["rows"] == 0:
             return {"columns": [], "missing_fraction": {}}
         fractions = {

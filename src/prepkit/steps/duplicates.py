@@ -97,7 +97,7 @@ class DropDuplicates(Step):
     def fit(self, frame: pl.DataFrame, ctx: StepContext) -> dict[str, Any]:
         if self.params.subset is None:
             return {"subset": list(frame.columns)}
-        subset = select_columns(frame, self.params.subset, ctx.target)
+        subset = select_columns(frame, self.params.subset, ctx.protected)
         if not subset:
             ctx.warn("drop_duplicates: the subset selects no columns; no rows dropped")
         return {"subset": subset}

@@ -363,7 +363,7 @@ class Encode(Step):
     # -- fitting ----------------------------------------------------------------------------------
     def _columns(self, frame: pl.DataFrame, ctx: StepContext) -> list[str]:
         """The encoded columns, their dtypes and the explicit categories' columns checked."""
-        columns = select_columns(frame, self.params.columns, ctx.target)
+        columns = select_columns(frame, self.params.columns, ctx.protected)
         _check_dtypes(frame, columns)
         stray = [c for c in self.params.categories or {} if c not in columns]
         if stray:

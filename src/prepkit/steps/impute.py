@@ -166,7 +166,7 @@ class Impute(Step):
 
     def _columns(self, frame: pl.DataFrame, ctx: StepContext) -> list[str]:
         p = self.params
-        columns = select_columns(frame, p.columns, ctx.target)
+        columns = select_columns(frame, p.columns, ctx.protected)
         if p.strategy in ("mean", "median"):
             require_numeric(frame, columns, f"impute strategy '{p.strategy}'")
         return columns

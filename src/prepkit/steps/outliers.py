@@ -154,7 +154,7 @@ class Outliers(Step):
 
     def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
         p = self.params
-        columns = select_columns(frame, p.columns, ctx.target)
+        columns = select_columns(frame, p.columns, ctx.protected)
         require_numeric(frame, columns, "outliers")
         if not columns:
             return []
@@ -186,7 +186,7 @@ class Outliers(Step):
         self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
     ) -> dict[str, Any]:
         p = self.params
-        columns = select_columns(frame, p.columns, ctx.target)
+        columns = select_columns(frame, p.columns, ctx.protected)
         if not columns:
             return {"columns": [], "bounds": {}}
         found = {c: answers[self._learned_from(c)] for c in columns}

@@ -143,7 +143,7 @@ class Scale(Step):
 
     def statistics(self, frame: pl.DataFrame, ctx: StepContext) -> list[Request]:
         p = self.params
-        columns = select_columns(frame, p.columns, ctx.target)
+        columns = select_columns(frame, p.columns, ctx.protected)
         require_numeric(frame, columns, f"scale method '{p.method}'")
         if not columns:
             return []
@@ -158,7 +158,7 @@ class Scale(Step):
         self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
     ) -> dict[str, Any]:
         p = self.params
-        columns = select_columns(frame, p.columns, ctx.target)
+        columns = select_columns(frame, p.columns, ctx.protected)
         if not columns:
             return {"method": p.method, "columns": [], "scaling": {}}
         _refuse_infinite({c: answers[Moments(c)] for c in columns})

@@ -122,7 +122,7 @@ class CleanText(Step):
     def fit_from(
         self, frame: pl.DataFrame, answers: dict[Any, Any], ctx: StepContext
     ) -> dict[str, Any]:
-        columns = select_columns(frame, self.params.columns, ctx.target)
+        columns = select_columns(frame, self.params.columns, ctx.protected)
         schema = frame.schema  # once: `frame.schema` builds a new object on every call
         bad = [c for c in columns if schema[c] not in (pl.String, pl.Null)]
         if bad:
