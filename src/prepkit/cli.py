@@ -445,6 +445,156 @@ def _check_apply_paths(
 
 
 @app.command(cls=_Command)
+def evaluate(
+    recipe: RecipeFile,
+    input: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="PATH",
+            show_default="the recipe's input",
+            help="Data to cross-validate on (overrides the recipe's input).",
+        ),
+    ] = None,
+    cv: Annotated[int, typer.Option("--cv", metavar="K", help="Folds per repeat.")] = 5,
+    repeats: Annotated[
+        int, typer.Option("--repeats", metavar="R", help="Repeats of the K-fold, reshuffled.")
+    ] = 1,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            metavar="N",
+            show_default="the recipe's seed",
+            help="Seed of the folds and the model.",
+        ),
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            metavar="MODEL",
+            help="logistic, random_forest, hist_gradient_boosting or knn (scikit-learn).",
+        ),
+    ] = "logistic",
+    model_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model-param",
+            metavar="KEY=VALUE",
+            help="A parameter of the model, e.g. C=0.5; repeatable.",
+        ),
+    ] = None,
+    baseline: Annotated[
+        str,
+        typer.Option(
+            "--baseline",
+            metavar="BASELINE",
+            help="default: the recipe without its train-only steps; none: impute + "
+            "one-hot only; or another recipe file.",
+        ),
+    ] = "default",
+    ablate: Annotated[
+        bool,
+        typer.Option(
+            "--ablate",
+            metavar="",
+            help="Also score the recipe with each train-only step removed in turn.",
+        ),
+    ] = False,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore",
+            metavar="COLUMN",
+            help="A column the model does not use (an id); repeatable.",
+        ),
+    ] = None,
+    fail_if_worse: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-if-worse",
+            metavar="METRIC",
+            help="Exit 3 when the recipe is significantly worse than the baseline on "
+            "METRIC (e.g. balanced_accuracy); repeatable.",
+        ),
+    ] = None,
+    confidence: Annotated[
+        float,
+        typer.Option("--confidence", metavar="LEVEL", help="Confidence level of the intervals."),
+    ] = 0.95,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            show_default="the recipe's workers, else all cores",
+            help="Processes for the splits (the result is the same for any number).",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            metavar="PATH",
+            help="Write an HTML report with PR and ROC curves (JSON for other extensions).",
+            show_default="none",
+        ),
+    ] = None,
+    set_: Overrides = None,
+    quiet: Quiet = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print the evaluation as JSON on stdout.")
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """Cross-validate the recipe without leakage and compare it with a baseline, metric by metric."""
+    from prepkit.evaluation import check_metrics
+    from prepkit.evaluation import evaluate as run_evaluation
+    from prepkit.evaluation import fail_if_worse as check_worse
+    from prepkit.evaluation.render import print_tables
+    from prepkit.recipe import load_recipe
+    from prepkit.yamlsource import load_value
+
+    try:
+        loaded = load_recipe(recipe, overrides=set_ or [])
+        check_metrics(fail_if_worse or [])
+        params = {}
+        for item in model_param or []:
+            key, sep, text = item.partition("=")
+            if not sep or not key:
+                raise RecipeError(f"--model-param expects KEY=VALUE, got '{item}'")
+            params[key.strip()] = load_value(text, f"--model-param {item}")
+        if report is not None:
+            from prepkit.io.atomic import check_writable
+
+            check_writable(report, "report", False)
+        result = run_evaluation(
+            loaded, input=input, cv=cv, repeats=repeats, seed=seed, model=model,
+            model_params=params, baseline=baseline, ablate=ablate, ignore=ignore or [],
+            workers=workers, confidence=confidence, quiet=quiet,
+        )  # fmt: skip
+        if report is not None:
+            if report.suffix.lower() in (".html", ".htm"):
+                result.write_report(report)
+            else:
+                from prepkit.io.atomic import write_text_atomic
+
+                write_text_atomic(report, json.dumps(result.to_dict(), indent=2) + "\n")
+        if as_json:
+            sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+            sys.stdout.flush()
+        if not quiet:
+            print_tables(result)
+        check_worse(result, fail_if_worse or [])
+    except BrokenPipeError:
+        raise _broken_pipe() from None
+    except Exception as exc:
+        raise _fail(exc, debug) from None
+
+
+@app.command(cls=_Command)
 def validate(
     recipe: RecipeFile,
     set_: Overrides = None,
