@@ -19,6 +19,7 @@ from prepkit.errors import CheckFailed, DataError, PrepkitError, RecipeError
 
 if TYPE_CHECKING:
     from prepkit.api import FittedRecipe, Recipe, load_fitted, load_recipe
+    from prepkit.evaluation import Evaluation, evaluate
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,8 @@ _LAZY = {
     "load_fitted": "prepkit.api",
     "Recipe": "prepkit.api",
     "load_recipe": "prepkit.api",
+    "evaluate": "prepkit.evaluation",
+    "Evaluation": "prepkit.evaluation",
 }
 
 
@@ -47,11 +50,13 @@ def __dir__() -> list[str]:
 __all__ = [
     "CheckFailed",
     "DataError",
+    "Evaluation",
     "FittedRecipe",
     "PrepkitError",
     "Recipe",
     "RecipeError",
     "__version__",
+    "evaluate",
     "load_fitted",
     "load_recipe",
 ]

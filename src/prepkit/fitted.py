@@ -81,6 +81,19 @@ class FittedRecipe:
     def __repr__(self) -> str:
         return f"FittedRecipe({self.recipe.get('name')!r}, steps={[s.id for s in self.steps]})"
 
+    def _repr_html_(self) -> str:
+        from prepkit.report.notebook import steps_table
+
+        rows = [
+            [s.id, s.phase, "skipped" if not s.runs_at_apply else "applied", s.learned(state)]
+            for s, state in zip(self.steps, self.states, strict=True)
+        ]
+        title = (
+            f"fitted recipe {self.recipe.get('name')}: {len(self.input_schema)} columns in, "
+            f"{len(self.output_schema)} out"
+        )
+        return steps_table(title, rows, ["step", "phase", "at apply", "learned"])
+
     @property
     def target(self) -> str | None:
         return self.recipe.get("target")
