@@ -129,7 +129,9 @@ def main() -> None:
             f"{statistics.median(r['wall'] for r in items):.2f} | "
             f"{max(r['rss_mib'] for r in items):.0f} | {items[0]['ba']:.4f} |"
         )
-    ratios = [a["cpu"] / b["cpu"] for a, b in zip(runs["prepkit"], runs["imblearn by hand"])]
+    ratios = [
+        a["cpu"] / b["cpu"] for a, b in zip(runs["prepkit"], runs["imblearn by hand"], strict=True)
+    ]
     print(
         f"\nCPU ratio prepkit / by hand per round: min {min(ratios):.3f}, median "
         f"{statistics.median(ratios):.3f}, max {max(ratios):.3f}"
