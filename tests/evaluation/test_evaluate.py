@@ -321,3 +321,44 @@ def test_cli_model_params_and_errors(files):
     bad = runner.invoke(app, [*base, "--model", "svm"])
     assert bad.exit_code == 2 and "unknown model 'svm'" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_multiclass_metrics_are_scikit_learns_one_vs_rest():
+    from prepkit.evaluation.metrics import fold_metrics
+
+    rng = np.random.default_rng(1)
+    y = rng.choice(3, size=200, p=[0.6, 0.3, 0.1])
+    proba = rng.dirichlet([1, 1, 1], size=200)
+    proba[np.arange(200), y] += 0.5
+    proba /= proba.sum(axis=1, keepdims=True)
+    got = fold_metrics(y, proba, np.array(["a", "b", "c"]), minority=2)
+    onehot = np.eye(3)[y]
+    assert got["average_precision"] == pytest.approx(
+        skm.average_precision_score(onehot, proba, average="macro")
+    )
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"))
+    assert got["f1_weighted"] == pytest.approx(skm.f1_score(y, proba.argmax(1), average="weighted"))
+    assert got["minority_recall"] == pytest.approx(
+        skm.recall_score(y, proba.argmax(1), labels=[2], average=None)[0]
+    )
+    assert got["log_loss"] == pytest.approx(skm.log_loss(y, proba))
+    assert got["balanced_accuracy"] == pytest.approx(
+        skm.balanced_accuracy_score(y, proba.argmax(1))
+    )
+
+
+def test_multiclass_evaluation(frame):
+    three = frame.with_columns(pl.when(pl.col("c") > 1.0).then(2).otherwise(pl.col("y")).alias("y"))
+    got = evaluate(_recipe(), three, cv=3, workers=1)
+    assert got.classes == [0, 1, 2]
+    assert got.variant("recipe").confusion.shape == (3, 3)
+
+
+def test_html_for_notebooks(frame, result):
+    recipe = _recipe()
+    assert "smote_2" in recipe._repr_html_() and "train_only" in recipe._repr_html_()
+    fitted = recipe.fit(frame)
+    page = fitted._repr_html_()
+    assert "skipped" in page and "applied" in page and "impute_1" in page
+    summary = result._repr_html_()
+    assert "balanced_accuracy" in summary and "without smote_2" in summary
