@@ -7,7 +7,9 @@ levels), SMOTE (k=5) on the training folds, standard scaling, LogisticRegression
 one process (no workers). prepkit: `prepkit.evaluate(recipe, data, baseline=None)` (baseline
 off, so both sides fit one pipeline per split). By hand: imblearn `Pipeline(ColumnTransformer,
 SMOTE, StandardScaler, LogisticRegression)` in `cross_validate` with the same
-`RepeatedStratifiedKFold`. Reported: CPU seconds (user + system of the process, from
+`RepeatedStratifiedKFold`, scoring the same nine metrics evaluate reports (balanced accuracy,
+macro/weighted F1, the minority's precision/recall/F1, average precision, ROC-AUC, log loss).
+Reported: CPU seconds (user + system of the process, from
 `resource.getrusage(RUSAGE_CHILDREN)`), wall seconds and peak RSS (the process's own
 `ru_maxrss`), in interleaved rounds
 (A B A B ...), and the mean balanced accuracy of both (they should agree closely: the same
@@ -72,9 +74,11 @@ scale = ColumnTransformer([("s", StandardScaler(), list(range(len(numeric))))], 
 pipe = Pipeline([("prep", prep), ("smote", SMOTE(k_neighbors=5, random_state=0)), ("scale", scale),
                  ("clf", LogisticRegression(max_iter=2000, random_state=0))])
 cv = RepeatedStratifiedKFold(n_splits=5, n_repeats=2, random_state=0)
-scores = cross_validate(pipe, X, y, cv=cv, scoring="balanced_accuracy")
+scoring = ["balanced_accuracy", "f1_macro", "f1_weighted", "precision", "recall", "f1",
+           "average_precision", "roc_auc", "neg_log_loss"]  # what evaluate reports
+scores = cross_validate(pipe, X, y, cv=cv, scoring=scoring)
 import resource
-print(json.dumps({"ba": float(scores["test_score"].mean()),
+print(json.dumps({"ba": float(scores["test_balanced_accuracy"].mean()),
                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
