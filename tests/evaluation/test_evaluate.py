@@ -362,3 +362,33 @@ def test_html_for_notebooks(frame, result):
     assert "skipped" in page and "applied" in page and "impute_1" in page
     summary = result._repr_html_()
     assert "balanced_accuracy" in summary and "without smote_2" in summary
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_counting_metrics_are_scikit_learns(seed):
+    """Random folds, some with a class never predicted (zero division)."""
+    from prepkit.evaluation.metrics import fold_metrics
+
+    rng = np.random.default_rng(seed)
+    n_classes = 2 + seed % 2
+    y = rng.choice(n_classes, size=60)
+    proba = rng.dirichlet(np.ones(n_classes), size=60)
+    if seed % 2 == 0:
+        proba[:, 0] += 2  # class 0 always predicted: the others have no predictions
+    proba /= proba.sum(axis=1, keepdims=True)
+    got = fold_metrics(y, proba, np.arange(n_classes), minority=1)
+    pred = proba.argmax(1)
+    labels = list(range(n_classes))
+    assert got["f1_macro"] == pytest.approx(
+        skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0)
+    )
+    assert got["f1_weighted"] == pytest.approx(
+        skm.f1_score(y, pred, labels=labels, average="weighted", zero_division=0)
+    )
+    assert got["minority_precision"] == pytest.approx(
+        skm.precision_score(y, pred, labels=[1], average=None, zero_division=0)[0]
+    )
+    assert got["minority_f1"] == pytest.approx(
+        skm.f1_score(y, pred, labels=[1], average=None, zero_division=0)[0]
+    )
+    assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred))

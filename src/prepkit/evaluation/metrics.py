@@ -29,43 +29,48 @@ def fold_metrics(
     y: np.ndarray, proba: np.ndarray, classes: np.ndarray, minority: int
 ) -> dict[str, float]:
     """Every metric of `METRICS` for one fold: `y` holds class positions (0..C-1), `proba` the
-    predicted probability of each class (columns in `classes` order), `minority` a position."""
+    predicted probability of each class (columns in `classes` order), `minority` a position.
+
+    The counting metrics come from the confusion matrix (scikit-learn's definitions with
+    `zero_division=0`; the tests compare them); the ranking ones from scikit-learn.
+    """
     from sklearn import metrics as m
 
-    labels = np.arange(len(classes))
-    predicted = proba.argmax(axis=1)
-    precision, recall, f1, _ = m.precision_recall_fscore_support(
-        y, predicted, labels=[minority], zero_division=0
-    )
-    binary = len(classes) == 2
-    present = np.unique(y)
-    if binary:
+    counts = confusion(y, proba, len(classes))
+    tp = np.diag(counts).astype(float)
+    support, predicted = counts.sum(axis=1), counts.sum(axis=0)
+    f1 = _ratio(2 * tp, support + predicted)
+    recall = _ratio(tp, support)
+    present = support > 0
+    if len(classes) == 2:
         positive = (y == minority).astype(int)
         score = proba[:, minority]
-        ap = m.average_precision_score(positive, score) if 0 < positive.sum() < len(y) else np.nan
-        auc = m.roc_auc_score(positive, score) if 0 < positive.sum() < len(y) else np.nan
+        ranked = 0 < positive.sum() < len(y)
+        ap = m.average_precision_score(positive, score) if ranked else np.nan
+        auc = m.roc_auc_score(positive, score) if ranked else np.nan
     else:
-        onehot = (y[:, None] == labels[None, :]).astype(int)
-        seen = [c for c in labels if 0 < onehot[:, c].sum() < len(y)]
+        onehot = (y[:, None] == np.arange(len(classes))[None, :]).astype(int)
+        seen = [c for c in range(len(classes)) if 0 < onehot[:, c].sum() < len(y)]
         ap = float(np.mean([m.average_precision_score(onehot[:, c], proba[:, c]) for c in seen]))
         auc = float(np.mean([m.roc_auc_score(onehot[:, c], proba[:, c]) for c in seen]))
     clipped = np.clip(proba, 1e-15, 1)
     clipped = clipped / clipped.sum(axis=1, keepdims=True)
     return {
-        "balanced_accuracy": float(np.mean([np.mean(predicted[y == c] == c) for c in present])),
-        "f1_macro": float(
-            m.f1_score(y, predicted, labels=labels, average="macro", zero_division=0)
-        ),
-        "f1_weighted": float(
-            m.f1_score(y, predicted, labels=labels, average="weighted", zero_division=0)
-        ),
-        "minority_precision": float(precision[0]),
-        "minority_recall": float(recall[0]),
-        "minority_f1": float(f1[0]),
+        "balanced_accuracy": float(recall[present].mean()),
+        "f1_macro": float(f1.mean()),
+        "f1_weighted": float((f1 * support).sum() / support.sum()),
+        "minority_precision": float(_ratio(tp, predicted)[minority]),
+        "minority_recall": float(recall[minority]),
+        "minority_f1": float(f1[minority]),
         "average_precision": float(ap),
         "roc_auc": float(auc),
         "log_loss": float(-np.mean(np.log(clipped[np.arange(len(y)), y]))),
     }
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b, 0 where b is 0 (scikit-learn's `zero_division=0`)."""
+    return np.divide(a, b, out=np.zeros(len(a)), where=b > 0)
 
 
 def confusion(y: np.ndarray, proba: np.ndarray, n_classes: int) -> np.ndarray:
