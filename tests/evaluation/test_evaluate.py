@@ -392,3 +392,17 @@ def test_counting_metrics_are_scikit_learns(seed):
         skm.f1_score(y, pred, labels=[1], average=None, zero_division=0)[0]
     )
     assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred))
+
+
+def test_confidence_level_and_set_from_the_cli(files):
+    runner = CliRunner()
+    base = ["evaluate", str(files / "recipe.yaml"), "--cv", "3", "--json", "-q", "--workers", "1"]
+    wide = json.loads(runner.invoke(app, [*base, "--confidence", "0.99"]).stdout)
+    narrow = json.loads(runner.invoke(app, [*base, "--confidence", "0.8"]).stdout)
+    w, n = wide["comparisons"][0], narrow["comparisons"][0]
+    assert w["mean"] == n["mean"] and w["high"] - w["low"] > n["high"] - n["low"] > 0
+    changed = runner.invoke(app, [*base, "--set", "steps.2.k_neighbors=2", "--baseline", "none"])
+    assert changed.exit_code == 0, changed.output
+    data = json.loads(changed.stdout)
+    smote = next(s for s in data["variants"][0]["steps"] if s.startswith("smote"))
+    assert smote == "smote_2" and data["variants"][0]["metrics"] != wide["variants"][0]["metrics"]
