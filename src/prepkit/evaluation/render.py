@@ -21,15 +21,18 @@ if TYPE_CHECKING:
 _STYLE = {"better": "green", "worse": "bold red"}
 
 
+_SHORT = {"no significant difference": "n.s."}
+
+
 def _cell(values: list[float]) -> str:
     s = summary(values)
-    return f"{s['mean']:.4f} ± {s['std']:.4f}"
+    return f"{s['mean']:.3f}±{s['std']:.3f}"
 
 
 def _interval(c: dict[str, Any]) -> str:
     if math.isnan(c["low"]):
-        return f"{c['mean']:+.4f}"
-    return f"{c['mean']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}]"
+        return f"{c['mean']:+.3f}"
+    return f"{c['mean']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]"
 
 
 def tables(result: Evaluation) -> list[Table]:
@@ -49,11 +52,17 @@ def tables(result: Evaluation) -> list[Table]:
         for metric in METRICS:
             table.add_row(metric, _cell(recipe.metrics[metric]))
         return [table]
+    seen: list[list[str]] = []
     for other in result.variants[1:]:
+        steps = [s.id for s in other.recipe.steps]
+        if steps in seen:  # an ablation that is the baseline: the same numbers again
+            continue
+        seen.append(steps)
         table = Table(
-            title=title if not out else None, caption=f"{other.name}: {other.description}"
+            title=title if not out else None,
+            caption=f"{other.name}: {other.description}; n.s.: no significant difference",
         )
-        table.add_column("metric")
+        table.add_column("metric", no_wrap=True)
         table.add_column("recipe", justify="right")
         table.add_column(other.name, justify="right")
         table.add_column(f"difference [{result.confidence:.0%} CI]", justify="right")
@@ -65,7 +74,7 @@ def tables(result: Evaluation) -> list[Table]:
             table.add_row(
                 metric, _cell(recipe.metrics[metric]), _cell(other.metrics[metric]),
                 _interval(c), "" if math.isnan(c["p_value"]) else f"{c['p_value']:.3f}",
-                f"[{style}]{c['verdict']}[/]" if style else c["verdict"],
+                f"[{style}]{c['verdict']}[/]" if style else _SHORT.get(c["verdict"], c["verdict"]),
             )  # fmt: skip
         out.append(table)
     return out
