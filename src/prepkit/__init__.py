@@ -20,6 +20,7 @@ from prepkit.errors import CheckFailed, DataError, PrepkitError, RecipeError
 if TYPE_CHECKING:
     from prepkit.api import FittedRecipe, Recipe, load_fitted, load_recipe
     from prepkit.evaluation import Evaluation, evaluate
+    from prepkit.inspection import inspect
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,7 @@ _LAZY = {
     "load_recipe": "prepkit.api",
     "evaluate": "prepkit.evaluation",
     "Evaluation": "prepkit.evaluation",
+    "inspect": "prepkit.inspection",
 }
 
 
@@ -57,6 +59,7 @@ __all__ = [
     "RecipeError",
     "__version__",
     "evaluate",
+    "inspect",
     "load_fitted",
     "load_recipe",
 ]

@@ -595,6 +595,38 @@ def evaluate(
 
 
 @app.command(cls=_Command)
+def inspect(
+    data: Annotated[str, typer.Argument(metavar="DATA", help="Data file to profile; - for stdin.")],
+    target: Annotated[
+        str | None,
+        typer.Option("--target", metavar="COLUMN", help="The class column (imbalance, leakage)."),
+    ] = None,
+    fmt: Format = None,
+    quiet: Quiet = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print the profile as JSON on stdout.")
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """Profile a data set: per column missing values, distinct and top values, numbers' spread; and the problems a recipe should fix."""
+    from prepkit.inspection import inspect as profile_of
+    from prepkit.inspection import print_profile
+    from prepkit.io import read_table
+
+    try:
+        profile = profile_of(read_table(data, fmt), target)
+        if as_json:
+            sys.stdout.write(json.dumps(profile.to_dict(), indent=2) + "\n")
+            sys.stdout.flush()
+        if not quiet:
+            print_profile(profile)
+    except BrokenPipeError:
+        raise _broken_pipe() from None
+    except Exception as exc:
+        raise _fail(exc, debug) from None
+
+
+@app.command(cls=_Command)
 def validate(
     recipe: RecipeFile,
     set_: Overrides = None,
