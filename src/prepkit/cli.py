@@ -85,6 +85,9 @@ Json = Annotated[
         metavar="",
     ),
 ]
+JsonResult = Annotated[
+    bool, typer.Option("--json", metavar="", help="Print the result as JSON on stdout.")
+]
 Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.", metavar="")]
 Format = Annotated[
     str | None,
@@ -544,9 +547,7 @@ def evaluate(
     ] = None,
     set_: Overrides = None,
     quiet: Quiet = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", metavar="", help="Print the evaluation as JSON on stdout.")
-    ] = False,
+    as_json: JsonResult = False,
     debug: Debug = False,
 ) -> None:
     """Cross-validate the recipe without leakage and compare it with a baseline, metric by metric."""
@@ -603,9 +604,7 @@ def inspect(
     ] = None,
     fmt: Format = None,
     quiet: Quiet = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", metavar="", help="Print the profile as JSON on stdout.")
-    ] = False,
+    as_json: JsonResult = False,
     debug: Debug = False,
 ) -> None:
     """Profile a data set: per column missing values, distinct and top values, numbers' spread; and the problems a recipe should fix."""
