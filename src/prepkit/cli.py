@@ -626,6 +626,38 @@ def inspect(
 
 
 @app.command(cls=_Command)
+def init(
+    data: Annotated[str, typer.Argument(metavar="DATA", help="Data file the recipe is for.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="PATH", help="Where to write the recipe.")
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option("--target", metavar="COLUMN", help="The column a model will predict."),
+    ] = None,
+    fmt: Format = None,
+    force: Annotated[
+        bool, typer.Option("--force", metavar="", help="Replace an existing recipe file.")
+    ] = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Write a commented recipe for DATA from what `prepkit inspect` finds in it."""
+    from prepkit.suggest import write_recipe
+
+    try:
+        text, profile = write_recipe(data, target, str(output), fmt=fmt, force=force)
+    except Exception as exc:
+        raise _fail(exc, debug) from None
+    if not quiet:
+        steps = sum(1 for line in text.splitlines() if line.startswith("  - step:"))
+        err.print(
+            f"wrote {output} ({steps} steps, {len(profile.problems)} problems addressed or noted)",
+            markup=False, highlight=False,
+        )  # fmt: skip
+
+
+@app.command(cls=_Command)
 def validate(
     recipe: RecipeFile,
     set_: Overrides = None,

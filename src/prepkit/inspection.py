@@ -188,10 +188,14 @@ def _column_problems(series: pl.Series, info: dict[str, Any], rows: int) -> list
             {"top_fraction": top / present}, "drop_constant (or drop)",
         ))  # fmt: skip
     kind = info["kind"]
+    stored = _stored_as_text(series, name) if series.dtype == pl.String else []
+    # measurements and dates stored as text are not ids, even when every value differs
+    measured = bool(stored) and stored[0].evidence.get("fractional", True)
     if (
         info["distinct"] >= ID_LIKE * rows
         and rows > 1
         and kind in ("numeric", "string", "categorical")
+        and not measured
     ):
         if kind != "numeric" or series.dtype.is_integer():
             out.append(Problem(
@@ -199,7 +203,6 @@ def _column_problems(series: pl.Series, info: dict[str, Any], rows: int) -> list
                 {"distinct": info["distinct"], "rows": rows}, "drop",
             ))  # fmt: skip
             return out
-    stored = _stored_as_text(series, name) if series.dtype == pl.String else []
     out.extend(stored)
     if stored and stored[0].kind != "mixed_types":
         return out
@@ -224,11 +227,14 @@ def _stored_as_text(series: pl.Series, name: str) -> list[Problem]:
     values = series.drop_nulls()
     if not len(values):
         return []
-    numbers = values.str.strip_chars().cast(pl.Float64, strict=False).is_not_null().mean()
+    parsed = values.str.strip_chars().cast(pl.Float64, strict=False)
+    numbers = parsed.is_not_null().mean()
     dates = values.str.to_date(strict=False).is_not_null().mean()
     if numbers >= PARSED:  # type: ignore[operator]
+        fractional = bool((parsed.drop_nulls() % 1 != 0).any())
         return [Problem("numbers_as_text", name, f"'{name}' holds numbers stored as text",
-                        {"parsed_fraction": numbers}, "cast (to float64)")]  # fmt: skip
+                        {"parsed_fraction": numbers, "fractional": fractional},
+                        "cast (to float64)")]  # fmt: skip
     if dates >= PARSED:  # type: ignore[operator]
         return [Problem("dates_as_text", name, f"'{name}' holds dates stored as text",
                         {"parsed_fraction": dates}, "cast (to date)")]  # fmt: skip
