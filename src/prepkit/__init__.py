@@ -19,6 +19,7 @@ from prepkit.errors import CheckFailed, DataError, PrepkitError, RecipeError
 
 if TYPE_CHECKING:
     from prepkit.api import FittedRecipe, Recipe, load_fitted, load_recipe
+    from prepkit.drifts import drift
     from prepkit.evaluation import Evaluation, evaluate
     from prepkit.inspection import inspect
 
@@ -34,6 +35,7 @@ _LAZY = {
     "evaluate": "prepkit.evaluation",
     "Evaluation": "prepkit.evaluation",
     "inspect": "prepkit.inspection",
+    "drift": "prepkit.drifts",
 }
 
 
@@ -58,6 +60,7 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "__version__",
+    "drift",
     "evaluate",
     "inspect",
     "load_fitted",

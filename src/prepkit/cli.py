@@ -267,6 +267,24 @@ def _emit(
         render(report, report_file=report_file)
 
 
+def _key_values(items: list[str] | None, option: str) -> dict[str, Any]:
+    """`KEY=VALUE` options (YAML values) as a dict; a `RecipeError` names a malformed one."""
+    from prepkit.yamlsource import load_value
+
+    values = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"{option} expects KEY=VALUE, got '{item}'")
+        values[key.strip()] = load_value(text, f"{option} {item}")
+    return values
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.flush()
+
+
 def _check_run_paths(
     recipe, input: str | None, output: str | None, fmt: str | None, output_format: str | None
 ) -> None:
@@ -556,17 +574,11 @@ def evaluate(
     from prepkit.evaluation import fail_if_worse as check_worse
     from prepkit.evaluation.render import print_tables
     from prepkit.recipe import load_recipe
-    from prepkit.yamlsource import load_value
 
     try:
         loaded = load_recipe(recipe, overrides=set_ or [])
         check_metrics(fail_if_worse or [])
-        params = {}
-        for item in model_param or []:
-            key, sep, text = item.partition("=")
-            if not sep or not key:
-                raise RecipeError(f"--model-param expects KEY=VALUE, got '{item}'")
-            params[key.strip()] = load_value(text, f"--model-param {item}")
+        params = _key_values(model_param, "--model-param")
         if report is not None:
             from prepkit.io.atomic import check_writable
 
@@ -584,8 +596,7 @@ def evaluate(
 
                 write_text_atomic(report, json.dumps(result.to_dict(), indent=2) + "\n")
         if as_json:
-            sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
-            sys.stdout.flush()
+            _print_json(result.to_dict())
         if not quiet:
             print_tables(result)
         check_worse(result, fail_if_worse or [])
@@ -615,8 +626,7 @@ def inspect(
     try:
         profile = profile_of(read_table(data, fmt), target)
         if as_json:
-            sys.stdout.write(json.dumps(profile.to_dict(), indent=2) + "\n")
-            sys.stdout.flush()
+            _print_json(profile.to_dict())
         if not quiet:
             print_profile(profile)
     except BrokenPipeError:
@@ -655,6 +665,50 @@ def init(
             f"wrote {output} ({steps} steps, {len(profile.problems)} problems addressed or noted)",
             markup=False, highlight=False,
         )  # fmt: skip
+
+
+@app.command(cls=_Command)
+def drift(
+    reference: Annotated[
+        str, typer.Argument(metavar="REFERENCE", help="The training data (a data file).")
+    ],
+    new: Annotated[str, typer.Argument(metavar="NEW", help="The new data file.")],
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            metavar="FIGURE=VALUE",
+            help="Largest value that is not drift, e.g. psi=0.1; repeatable.",
+        ),
+    ] = None,
+    fmt: Format = None,
+    quiet: Quiet = False,
+    as_json: JsonResult = False,
+    debug: Debug = False,
+) -> None:
+    """Compare new data with the training data column by column; exit 3 when a column drifts."""
+    from prepkit.drifts import drift_files, print_drift
+    from prepkit.errors import CheckFailed as Drifted
+
+    try:
+        limits = _key_values(threshold, "--threshold")
+        for key, value in limits.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise RecipeError(f"--threshold expects FIGURE=NUMBER, got '{key}={value}'")
+        result = drift_files(reference, new, fmt=fmt, thresholds=limits)
+        if as_json:
+            _print_json(result.to_dict())
+        if not quiet:
+            print_drift(result)
+        if result.drifted:
+            raise Drifted(
+                f"{len(result.drifted)} columns drift: {', '.join(result.drifted[:10])}",
+                hint="see the figures over their thresholds; --threshold FIGURE=VALUE to change one",
+            )
+    except BrokenPipeError:
+        raise _broken_pipe() from None
+    except Exception as exc:
+        raise _fail(exc, debug) from None
 
 
 @app.command(cls=_Command)
