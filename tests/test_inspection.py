@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -122,3 +123,24 @@ def test_cli_json(tmp_path, frame):
     assert any(p["kind"] == "target_leakage" and p["column"] == "leak" for p in data["problems"])
     bad = CliRunner().invoke(app, ["inspect", str(tmp_path / "missing.csv")])
     assert bad.exit_code == 1 and "not found" in bad.output
+
+
+def test_label_issue_estimate_is_the_steps_and_near_the_truth():
+    samples = Path(__file__).parent.parent / "sample_data"
+    frame = pl.read_csv(samples / "label_noise.csv")
+    profile = prepkit.inspect(frame, target="team", label_issues=True)
+    by_hand = prepkit.load_recipe({
+        "target": "team", "seed": 0,
+        "steps": [
+            {"step": "drop", "columns": ["ticket_id"]},
+            {"step": "impute", "columns": "numeric", "strategy": "median"},
+            {"step": "impute", "columns": "categorical", "strategy": "most_frequent"},
+            {"step": "label_issues", "action": "flag"},
+        ],
+    }).fit(frame)  # fmt: skip
+    assert profile.label_issues["issues"] == by_hand.report.steps[-1].changes["issues"]
+    flipped = int(pl.read_csv(samples / "label_noise_truth.csv")["flipped"].sum())  # 155 of 2000
+    assert abs(profile.label_issues["issues"] - flipped) < 0.2 * flipped
+    assert "label_issues" in profile.problem_kinds("team")
+    with pytest.raises(DataError, match="needs --target"):
+        prepkit.inspect(frame, label_issues=True)

@@ -613,6 +613,14 @@ def inspect(
         str | None,
         typer.Option("--target", metavar="COLUMN", help="The class column (imbalance, leakage)."),
     ] = None,
+    label_issues: Annotated[
+        bool,
+        typer.Option(
+            "--label-issues",
+            metavar="",
+            help="Also estimate the share of mislabelled rows (cleanlab).",
+        ),
+    ] = False,
     fmt: Format = None,
     quiet: Quiet = False,
     as_json: JsonResult = False,
@@ -624,7 +632,7 @@ def inspect(
     from prepkit.io import read_table
 
     try:
-        profile = profile_of(read_table(data, fmt), target)
+        profile = profile_of(read_table(data, fmt), target, label_issues=label_issues)
         if as_json:
             _print_json(profile.to_dict())
         if not quiet:

@@ -49,6 +49,7 @@ class Profile:
     target: str | None
     classes: dict[str, int] | None
     problems: list[Problem] = field(default_factory=list)
+    label_issues: dict[str, Any] | None = None  # with `label_issues=True`
 
     def column(self, name: str) -> dict[str, Any]:
         return next(c for c in self.columns if c["name"] == name)
@@ -64,11 +65,13 @@ class Profile:
             "target": self.target,
             "classes": self.classes,
             "problems": [asdict(p) for p in self.problems],
+            "label_issues": self.label_issues,
         }
 
 
-def inspect(data: Any, target: str | None = None) -> Profile:
-    """Profile a pandas/polars frame (see the module docstring)."""
+def inspect(data: Any, target: str | None = None, *, label_issues: bool = False) -> Profile:
+    """Profile a pandas/polars frame (see the module docstring). `label_issues`: also estimate
+    the share of mislabelled rows by confident learning, as the `label_issues` step does."""
     from prepkit.errors import DataError, suggest
 
     frame = to_polars(data)[0]
@@ -85,7 +88,45 @@ def inspect(data: Any, target: str | None = None) -> Profile:
         classes = {str(v): int(n) for v, n in counts.iter_rows()}
     profile = Profile(frame.height, columns, duplicates, target, classes)
     profile.problems = _problems(frame, profile)
+    if label_issues:
+        if target is None:
+            raise DataError("--label-issues needs --target (the labels to check)")
+        profile.label_issues = _label_issues(frame, profile)
+        found = profile.label_issues["issues"]
+        if found:
+            profile.problems.append(Problem(
+                "label_issues", target,
+                f"{found} rows ({profile.label_issues['fraction']:.1%}) look mislabelled",
+                profile.label_issues, "label_issues",
+            ))  # fmt: skip
     return profile
+
+
+def _label_issues(frame: pl.DataFrame, profile: Profile) -> dict[str, Any]:
+    """The `label_issues` step (cleanlab, cross-validated logistic regression, action flag) after
+    dropping id-like columns and imputing by dtype; its count of issues."""
+    from prepkit.recipe import load_recipe
+
+    ids = [p.column for p in profile.problems if p.kind in ("id_like", "all_missing")]
+    steps: list[dict[str, Any]] = [{"step": "drop", "columns": ids}] if ids else []
+    steps += [
+        {"step": "impute", "columns": "numeric", "strategy": "median"},
+        {"step": "impute", "columns": "categorical", "strategy": "most_frequent"},
+        {"step": "label_issues", "action": "flag"},
+    ]
+    recipe = load_recipe({"target": profile.target, "seed": 0, "steps": steps})
+    from prepkit.fitted import fit_frame
+
+    fitted = fit_frame(recipe, frame)[0]
+    changes = fitted.report.steps[-1].changes
+    issues = int(changes.get("issues", 0))
+    return {
+        "issues": issues,
+        "fraction": issues / frame.height if frame.height else 0.0,
+        "per_class": changes.get("issues_per_class", {}),
+        "method": "cleanlab find_label_issues, 5-fold logistic regression, after median / "
+        "most-frequent imputation" + (f"; dropped {', '.join(ids)}" if ids else ""),
+    }
 
 
 def _missing(series: pl.Series) -> tuple[int, int]:
