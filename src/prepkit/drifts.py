@@ -19,6 +19,7 @@ import polars as pl
 
 from prepkit.columns import dtype_kind
 from prepkit.frames import to_polars
+from prepkit.inspection import missing_counts, present_values
 
 EPSILON = 1e-4  # an empty bin's share, so that PSI and KL stay finite (the usual convention)
 BINS = 10
@@ -86,15 +87,11 @@ def drift(reference: Any, new: Any, *, thresholds: dict[str, float] | None = Non
 
 
 def _missing_rate(series: pl.Series) -> float:
-    if not len(series):
-        return 0.0
-    nan = int(series.is_nan().sum()) if series.dtype.is_float() else 0
-    return (series.null_count() + nan) / len(series)
+    return sum(missing_counts(series)) / len(series) if len(series) else 0.0
 
 
 def _present(series: pl.Series) -> np.ndarray:
-    values = series.drop_nulls().cast(pl.Float64)
-    return values.filter(~values.is_nan()).to_numpy()
+    return present_values(series).cast(pl.Float64).to_numpy()
 
 
 def shares(counts: np.ndarray) -> np.ndarray:

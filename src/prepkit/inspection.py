@@ -129,17 +129,22 @@ def _label_issues(frame: pl.DataFrame, profile: Profile) -> dict[str, Any]:
     }
 
 
-def _missing(series: pl.Series) -> tuple[int, int]:
+def missing_counts(series: pl.Series) -> tuple[int, int]:
+    """(nulls, NaN): a float column's NaN are missing too, counted apart."""
     nan = int(series.is_nan().sum()) if series.dtype.is_float() else 0
     return series.null_count(), nan
 
 
-def _column(series: pl.Series) -> dict[str, Any]:
-    nulls, nans = _missing(series)
-    rows = len(series)
+def present_values(series: pl.Series) -> pl.Series:
+    """The values that are neither null nor NaN."""
     present = series.drop_nulls()
-    if series.dtype.is_float():
-        present = present.filter(~present.is_nan())
+    return present.filter(~present.is_nan()) if series.dtype.is_float() else present
+
+
+def _column(series: pl.Series) -> dict[str, Any]:
+    nulls, nans = missing_counts(series)
+    rows = len(series)
+    present = present_values(series)
     kind = dtype_kind(series.dtype)
     info: dict[str, Any] = {
         "name": series.name,
