@@ -589,12 +589,7 @@ def evaluate(
             workers=workers, confidence=confidence, quiet=quiet,
         )  # fmt: skip
         if report is not None:
-            if report.suffix.lower() in (".html", ".htm"):
-                result.write_report(report)
-            else:
-                from prepkit.io.atomic import write_text_atomic
-
-                write_text_atomic(report, json.dumps(result.to_dict(), indent=2) + "\n")
+            result.write_report(report)
         if as_json:
             _print_json(result.to_dict())
         if not quiet:

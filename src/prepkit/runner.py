@@ -147,7 +147,7 @@ def run_recipe(
     in_fmt, in_options = fmt, {}
     if data is None and input is not None:
         source = input
-        in_options = _recipe_read_options(spec.input and spec.input.model_dump(), input, fmt)
+        in_options = recipe_read_options(spec.input and spec.input.model_dump(), input, fmt)
     elif data is None and spec.input is not None:
         source = recipe.resolve(spec.input.path)
         in_fmt, in_options = spec.input.format, spec.input.options
@@ -511,7 +511,7 @@ def validate_recipe(recipe: Recipe) -> str:
     return f"checked against the {len(columns)} columns of {path} (header only)"
 
 
-def _recipe_read_options(
+def recipe_read_options(
     spec: dict[str, Any] | None, path: str | Path, fmt: str | None
 ) -> dict[str, Any]:
     """Data in the format of the recipe's `input:` (`spec`) is read with that input's options.
@@ -555,7 +555,7 @@ def apply_fitted(
         [("output", output, _is_folder_output(output, out_fmt)), ("report", report_path, False)],
         inputs=[input, fitted_file],
     )
-    options = _recipe_read_options(fitted.recipe.get("input"), input, fmt)
+    options = recipe_read_options(fitted.recipe.get("input"), input, fmt)
     name = source_name(input)
     choice = _apply_engine(fitted, engine, input, fmt, batch_size)
     batch_size = choice.batch_size if choice.name == "stream" else None

@@ -95,7 +95,7 @@ def test_held_out_labels_never_reach_fitting(frame):
 
     def predictions(data: pl.DataFrame) -> np.ndarray:
         shared = _Shared(
-            recipes=[_recipe()], frame=data, y=y, splits=splits,
+            recipes=[_recipe()], frame=data, classes=data["y"].unique().sort(), splits=splits,
             estimator=LogisticRegression(max_iter=2000), target="y", ignore=set(),
         )  # fmt: skip
         return _score_split(shared, (0, 0)).proba
@@ -406,3 +406,10 @@ def test_confidence_level_and_set_from_the_cli(files):
     data = json.loads(changed.stdout)
     smote = next(s for s in data["variants"][0]["steps"] if s.startswith("smote"))
     assert smote == "smote_2" and data["variants"][0]["metrics"] != wide["variants"][0]["metrics"]
+
+
+def test_report_as_json(tmp_path, result):
+    result.write_report(tmp_path / "eval.json")
+    assert json.loads((tmp_path / "eval.json").read_text()) == json.loads(
+        json.dumps(result.to_dict())
+    )

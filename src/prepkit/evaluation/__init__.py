@@ -31,7 +31,7 @@ MAX_CLASSES = 50  # a target with more distinct values is taken for a regression
 
 @dataclass
 class Variant:
-    """One recipe scored on every split: `steps` are its step ids."""
+    """One recipe scored on every split."""
 
     name: str
     recipe: _recipe.Recipe
@@ -42,7 +42,7 @@ class Variant:
     unused: dict[str, str] = field(default_factory=dict)  # column -> dtype, not a model input
     train_rows: list[int] = field(default_factory=list)  # training rows after the recipe
     warnings: dict[str, int] = field(default_factory=dict)  # the model's warnings -> fits
-    # out-of-fold scores of the first repeat (for curves): class position per row, probabilities
+    # out-of-fold class probabilities of the first repeat, one row per input row (for curves)
     oof: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,13 +81,20 @@ class Evaluation:
     labels: np.ndarray | None = field(default=None, repr=False)  # each row's class position
 
     def write_report(self, path: str | Path) -> None:
-        """A self-contained HTML page (tables, PR and ROC curves, confusion matrices); written
-        atomically."""
-        from prepkit.evaluation.render import report_html
+        """A self-contained HTML page (tables, PR and ROC curves, confusion matrices) for
+        `.html`/`.htm`, else the JSON of `to_dict`; written atomically."""
+        import json
+
         from prepkit.io.atomic import write_text_atomic
 
-        assert self.labels is not None
-        write_text_atomic(Path(path), report_html(self, self.labels))
+        path = Path(path)
+        if path.suffix.lower() in (".html", ".htm"):
+            from prepkit.evaluation.render import report_html
+
+            assert self.labels is not None
+            write_text_atomic(path, report_html(self, self.labels))
+        else:
+            write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def variant(self, name: str) -> Variant:
         return next(v for v in self.variants if v.name == name)
@@ -197,7 +204,8 @@ def evaluate(
     jobs = [(v, s) for v in range(len(variants)) for s in range(len(splits))]
     shared = _Shared(
         recipes=[_for_folds(v.recipe, single=n_workers > 1) for v in variants],
-        frame=frame, y=y, splits=splits, estimator=estimator, target=target, ignore=set(ignore),
+        frame=frame, classes=classes, splits=splits, estimator=estimator, target=target,
+        ignore=set(ignore),
     )  # fmt: skip
     results = run_pool(
         _score_split, shared, jobs, workers=n_workers, quiet=quiet, label="evaluating",
@@ -210,7 +218,7 @@ def evaluate(
     comparisons = _comparisons(variants, ratio, confidence)
     return Evaluation(
         recipe=recipe.name, model=model_name(model), model_params=_shown(estimator), target=target,
-        classes=classes.tolist(), minority=classes[minority].item(), cv=cv, repeats=repeats,
+        classes=classes.to_list(), minority=classes[minority], cv=cv, repeats=repeats,
         seed=seed, rows=frame.height, grouped_by=group, confidence=confidence,
         variants=variants, comparisons=comparisons, seconds=time.perf_counter() - start, labels=y,
     )  # fmt: skip
@@ -258,12 +266,16 @@ def fail_if_worse(result: Evaluation, metrics: list[str]) -> None:
 def _read(recipe: _recipe.Recipe, data: Any, input: str | Path | None) -> pl.DataFrame:
     from prepkit.io import read_table, source_name
     from prepkit.pipeline import require_rows
+    from prepkit.runner import recipe_read_options
 
     if data is not None:
         frame = to_polars(data)[0]
         name = None
-    elif input is not None:
-        frame, name = read_table(input), source_name(input)
+    elif input is not None:  # read as `prepkit run -i` reads it
+        options = recipe_read_options(
+            recipe.spec.input and recipe.spec.input.model_dump(), input, None
+        )
+        frame, name = read_table(input, None, options), source_name(input)
     elif recipe.spec.input is not None:
         path = recipe.resolve(recipe.spec.input.path)
         frame = read_table(path, recipe.spec.input.format, recipe.spec.input.options)
@@ -274,14 +286,14 @@ def _read(recipe: _recipe.Recipe, data: Any, input: str | Path | None) -> pl.Dat
     return frame
 
 
-def _classes(target: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+def _classes(target: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """Each row's class position and the sorted classes; a clear error for a regression target."""
     if target.null_count():
         raise DataError(
             f"target column '{target.name}' has {target.null_count()} missing values",
             hint="drop those rows first: a model cannot learn from a missing class",
         )
-    classes, y = np.unique(target.to_numpy(), return_inverse=True)
+    classes = target.unique().sort()
     if len(classes) < 2:
         raise DataError(f"target column '{target.name}' has a single class: nothing to predict")
     if len(classes) > MAX_CLASSES or target.dtype.is_float():
@@ -290,7 +302,7 @@ def _classes(target: pl.Series) -> tuple[np.ndarray, np.ndarray]:
             "classification recipes",
             hint="a regression target is not supported yet; give a class column as `target:`",
         )
-    return y.astype(np.int64), classes
+    return _positions(target, classes), classes
 
 
 def _splits(
@@ -392,7 +404,7 @@ def _for_folds(recipe: _recipe.Recipe, single: bool) -> _recipe.Recipe:
 class _Shared:
     recipes: list[_recipe.Recipe]
     frame: pl.DataFrame
-    y: np.ndarray
+    classes: pl.Series  # sorted; a class's position is its column in the probabilities
     splits: list[tuple[np.ndarray, np.ndarray]]
     estimator: Any
     target: str
@@ -430,7 +442,7 @@ def _score_split(shared: _Shared, job: tuple[int, int]) -> _Scored:
     model = clone(shared.estimator)
     x_train = _matrix(train_out, features)
     _require_values(x_train, features, recipe, model)
-    classes = shared.frame[shared.target].unique().sort()
+    classes = shared.classes
     y_train = _positions(train_out[shared.target], classes)
     fit_args: dict[str, Any] = {}
     if weight is not None:
@@ -511,7 +523,7 @@ def _positions(values: pl.Series, classes: pl.Series) -> np.ndarray:
 
 def _collect(
     variant: Variant, result: _Scored, y: np.ndarray, split: tuple[np.ndarray, np.ndarray],
-    classes: np.ndarray, minority: int, first: bool,
+    classes: pl.Series, minority: int, first: bool,
 ) -> None:  # fmt: skip
     test = split[1]
     scores = fold_metrics(y[test], result.proba, classes, minority)
@@ -532,8 +544,7 @@ def _collect(
 def _comparisons(variants: list[Variant], ratio: float, confidence: float) -> list[dict[str, Any]]:
     """The recipe against the baseline, and the recipe against each ablation (a positive
     difference: the removed step helps)."""
-    by_name = {v.name: v for v in variants}
-    recipe = by_name["recipe"]
+    recipe = variants[0]
     out = []
     for other in variants[1:]:
         for metric, higher in METRICS.items():

@@ -7,6 +7,7 @@ precision and ROC-AUC are one-vs-rest macro averages.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ METRICS: dict[str, bool] = {
 
 
 def fold_metrics(
-    y: np.ndarray, proba: np.ndarray, classes: np.ndarray, minority: int
+    y: np.ndarray, proba: np.ndarray, classes: Sized, minority: int
 ) -> dict[str, float]:
     """Every metric of `METRICS` for one fold: `y` holds class positions (0..C-1), `proba` the
     predicted probability of each class (columns in `classes` order), `minority` a position.
