@@ -117,7 +117,7 @@ def test_cli_exit_codes(tmp_path, frames):
         ],
     )
     assert bad.exit_code == 2
-    with pytest.raises(DataError, match="fitted artifact"):
+    with pytest.raises(DataError, match="fitted recipe not found: model.prepkit.json"):
         from prepkit.drifts import drift_files
 
         drift_files("model.prepkit.json", str(tmp_path / "new.csv"))

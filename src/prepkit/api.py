@@ -18,6 +18,7 @@ from prepkit.engines.stream import run_streamed
 from prepkit.fitted import fit_frame
 from prepkit.frames import to_polars
 from prepkit.pipeline import context_for
+from prepkit.recipe import validate_apply_checks
 from prepkit.report import RunReport
 from prepkit.runner import RunResult, apply_fitted, run_recipe
 
@@ -35,7 +36,7 @@ class FittedRecipe(_fitted.FittedRecipe):
             recipe=fitted.recipe, steps=fitted.steps, states=fitted.states,
             input_schema=fitted.input_schema, output_schema=fitted.output_schema,
             report=fitted.report, created=fitted.created, prepkit_version=fitted.prepkit_version,
-            approximations=fitted.approximations,
+            approximations=fitted.approximations, reference_profile=fitted.reference_profile,
         )  # fmt: skip
 
     def transform_file(
@@ -48,14 +49,27 @@ class FittedRecipe(_fitted.FittedRecipe):
         output_format: str | None = None,
         engine: str | None = None,
         spark: dict[str, Any] | None = None,
+        checks: list[dict[str, Any]] | None = None,
     ) -> RunReport:
-        """What `prepkit apply` does: read a file, apply, write atomically; returns the report.
+        """What `prepkit apply` does: read a file, apply, write atomically; returns the report
+        (with `report.drift`: the new data against the training data).
 
         With `batch_size` (or `engine="stream"`), big files are applied that many rows at a time
         in bounded memory; `engine="spark"` reads and writes through Spark (`spark`: settings).
+        `checks` (as a recipe's `apply_checks:`, e.g. `[{"metric": "psi", "max": 0.2}]`) replace
+        the recipe's; when one fails, nothing is written and `CheckFailed` is raised.
         """
+        given = None if checks is None else validate_apply_checks(checks)
         return apply_fitted(
-            self, input, output, format, output_format, batch_size, engine=engine, spark=spark
+            self,
+            input,
+            output,
+            format,
+            output_format,
+            batch_size,
+            engine=engine,
+            spark=spark,
+            checks=given,
         )
 
 

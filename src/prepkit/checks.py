@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -164,33 +165,74 @@ def evaluate(
     wanted = class_columns(checks, target)  # also: minority_fraction has a column
     if isinstance(output, pl.DataFrame):
         output = summarize(output, wanted)
+    return [judge(check, METRICS[check.metric](output, report, check, target)) for check in checks]
+
+
+def judge(check: CheckSpec, value: float | None) -> CheckResult:
+    """Whether a check's value is within its bounds, and the message that says so."""
+    passed = (
+        value is not None
+        and (check.min is None or value >= check.min)
+        and (check.max is None or value <= check.max)
+    )
+    count = check.metric in COUNTS
+    bounds = " and ".join(
+        b
+        for b in (
+            f">= {_bound(check.min, count)}" if check.min is not None else "",
+            f"<= {_bound(check.max, count)}" if check.max is not None else "",
+        )
+        if b
+    )
+    label = check.metric + (f"[{check.column}]" if check.column else "")
+    shown = "n/a" if value is None else _shown(value, count, passed, (check.min, check.max))
+    return CheckResult(
+        check.metric, value, check.min, check.max, passed, f"{label} = {shown} (must be {bounds})"
+    )
+
+
+# -- checks of `prepkit apply`: the applied output and the new data's drift ---------------------
+DRIFT_METRICS = ("psi", "kl_divergence", "js_distance", "ks_statistic", "chi2_statistic",
+                 "unseen_fraction", "out_of_range_fraction", "null_rate_change")  # fmt: skip
+APPLY_METRICS = ("rows_out", "columns_out", "null_fraction", "drifted_columns", *DRIFT_METRICS)
+
+
+def evaluate_apply(
+    checks: list[CheckSpec], output: OutputSummary, drift: Any, source: str = "apply_checks"
+) -> list[CheckResult]:
+    """Evaluate `prepkit apply`'s checks: output metrics on the applied output, drift metrics
+    on the new data against the artifact's reference profile (`drift`, a `DriftResult`).
+
+    A drift metric with `column:` is that column's figure; without, the largest over the columns
+    that have it (absolute values, as the drift thresholds: a null rate that falls counts too).
+    """
     results = []
     for check in checks:
-        value = METRICS[check.metric](output, report, check, target)
-        passed = (
-            value is not None
-            and (check.min is None or value >= check.min)
-            and (check.max is None or value <= check.max)
-        )
-        count = check.metric in COUNTS
-        bounds = " and ".join(
-            b
-            for b in (
-                f">= {_bound(check.min, count)}" if check.min is not None else "",
-                f"<= {_bound(check.max, count)}" if check.max is not None else "",
-            )
-            if b
-        )
-        label = check.metric + (f"[{check.column}]" if check.column else "")
-        shown = "n/a" if value is None else _shown(value, count, passed, (check.min, check.max))
-        results.append(
-            CheckResult(
-                check.metric,
-                value,
-                check.min,
-                check.max,
-                passed,
-                f"{label} = {shown} (must be {bounds})",
-            )
-        )
+        if check.metric in DRIFT_METRICS:
+            value = _drift_figure(drift, check, source)
+        elif check.metric == "drifted_columns":
+            value = float(len(drift.drifted))
+        elif check.metric == "null_fraction":
+            value = _null_fraction(output, RunReport(recipe=""), check, None)
+        else:
+            value = float(output.rows if check.metric == "rows_out" else len(output.columns))
+        results.append(judge(check, value))
     return results
+
+
+def _drift_figure(drift: Any, check: CheckSpec, source: str) -> float | None:
+    columns = drift.columns
+    if check.column is not None:
+        if check.column not in columns:
+            known = [c for c, f in columns.items() if f.get(check.metric) is not None]
+            raise RecipeError(
+                f"{source}: check {check.metric} column '{check.column}' is not a column of both "
+                f"the training data and the new data{suggest(check.column, known)}",
+                hint=f"columns with {check.metric}: {', '.join(known) or 'none'}",
+            )
+        value = columns[check.column].get(check.metric)
+        return None if value is None else abs(float(value))
+    found = [
+        abs(float(f[check.metric])) for f in columns.values() if f.get(check.metric) is not None
+    ]
+    return max(found) if found else 0.0

@@ -16,6 +16,7 @@ from prepkit.errors import DataError, RecipeError, suggest
 from prepkit.frames import to_polars
 from prepkit.io.atomic import write_text_atomic
 from prepkit.pipeline import apply_steps, context_for, fit_steps, require_rows, require_target
+from prepkit.reference import ColumnProfile, profile_frame
 from prepkit.report import RunReport
 from prepkit.steps.base import Step, StepContext, all_steps, column_kind
 
@@ -64,6 +65,7 @@ class FittedRecipe:
         created: str | None = None,
         prepkit_version: str | None = None,
         approximations: list[dict[str, Any]] | None = None,
+        reference_profile: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         from prepkit import __version__
 
@@ -77,6 +79,9 @@ class FittedRecipe:
         self.prepkit_version = prepkit_version or __version__
         # statistics learned approximately (Spark's percentile_approx), with their error bounds
         self.approximations = approximations or []
+        # per input column, statistics of the training data that new data is compared with
+        # (`prepkit.reference`); None in artifacts written before prepkit kept it
+        self.reference_profile = reference_profile
 
     def __repr__(self) -> str:
         return f"FittedRecipe({self.recipe.get('name')!r}, steps={[s.id for s in self.steps]})"
@@ -203,6 +208,7 @@ class FittedRecipe:
             ],
             "output_schema": self.output_schema,
             **({"approximations": self.approximations} if self.approximations else {}),
+            **({"reference_profile": self.reference_profile} if self.reference_profile else {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -286,6 +292,14 @@ class FittedRecipe:
             created=artifact.created,
             prepkit_version=artifact.prepkit_version,
             approximations=artifact.approximations,
+            reference_profile=(
+                None
+                if artifact.reference_profile is None
+                else {
+                    c: p.model_dump(exclude_none=True)
+                    for c, p in artifact.reference_profile.items()
+                }
+            ),
         )
 
 
@@ -294,16 +308,19 @@ def fit_frame(
     frame: pl.DataFrame,
     ctx: StepContext | None = None,
     source: str | None = None,
+    profile: bool = True,
 ) -> tuple[FittedRecipe, pl.DataFrame]:
     """Fit on a polars frame; return the fitted recipe and the transformed training frame.
 
-    `source` names where the training data came from, for error messages.
+    `source` names where the training data came from, for error messages; `profile`: keep the
+    reference profile of the frame's columns (`prepkit.reference`; evaluation's folds do not).
     """
     require_rows(frame, source)
     ctx = ctx or context_for(recipe)
     require_target(frame, ctx.target, source)
     out, states, reports = fit_steps(recipe.steps, frame, ctx)
     fitted = FittedRecipe(
+        reference_profile=profile_frame(frame) if profile else None,
         recipe=recipe.to_dict(),
         steps=recipe.steps,
         states=states,
@@ -346,6 +363,7 @@ class _Artifact(BaseModel):
     created: str | None = None
     prepkit_version: str | None = None
     approximations: list[dict[str, Any]] = []
+    reference_profile: dict[str, ColumnProfile] | None = None
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> str:

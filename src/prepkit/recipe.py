@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prepkit.checks import METRICS, CheckSpec
+from prepkit.checks import APPLY_METRICS, METRICS, CheckSpec
 from prepkit.columns import DTYPE_GROUPS, Selector
 from prepkit.engines.spark import SparkSpec
 from prepkit.errors import DataError, RecipeError, suggest
@@ -42,6 +42,9 @@ class RecipeSpec(BaseModel):
     split: SplitSpec | None = None
     steps: list[Any] = []  # each validated against its step's parameter model
     checks: list[CheckSpec] = []
+    apply_checks: list[CheckSpec] = Field(
+        [], description="checks `prepkit apply` makes of new data: drift and the applied output"
+    )
     report: str | None = Field(None, description="write the JSON report to this path")
     engine: Literal["auto", "memory", "stream", "spark"] = Field(
         "auto", description="where the data lives while the recipe runs (see Engines)"
@@ -123,8 +126,10 @@ _MAX_PROBLEMS = 20
 class _Problems:
     """Collects validation problems with their YAML lines, raised together as one RecipeError."""
 
-    def __init__(self, source: str, lines: dict[tuple[Any, ...], int]) -> None:
-        self.source = source
+    def __init__(
+        self, source: str, lines: dict[tuple[Any, ...], int], what: str = "recipe"
+    ) -> None:
+        self.source, self.what = source, what
         self.lines = lines
         self.items: list[tuple[int, str]] = []
 
@@ -170,7 +175,9 @@ class _Problems:
             if len(texts) > _MAX_PROBLEMS:  # a generated recipe can have thousands
                 more = len(texts) - _MAX_PROBLEMS
                 texts = [*texts[:_MAX_PROBLEMS], f"... and {more} more problems"]
-            message = texts[0] if len(texts) == 1 else "invalid recipe:\n  " + "\n  ".join(texts)
+            message = (
+                texts[0] if len(texts) == 1 else f"invalid {self.what}:\n  " + "\n  ".join(texts)
+            )
             raise RecipeError(message)
 
 
@@ -279,15 +286,62 @@ def set_value(data: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _check_checks(spec: RecipeSpec, problems: _Problems) -> None:
-    for i, check in enumerate(spec.checks):
-        if check.metric not in METRICS:
+    _check_metrics(spec.checks, "checks", METRICS, problems, ("apply_checks", APPLY_METRICS))
+    _check_metrics(spec.apply_checks, "apply_checks", APPLY_METRICS, problems, ("checks", METRICS))
+
+
+def _check_metrics(
+    checks: list[CheckSpec], key: str, metrics: Any, problems: _Problems,
+    other: tuple[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """Known metrics with a bound; a metric of the other list (`other`: its key and metrics)
+    is named as such."""
+    for i, check in enumerate(checks):
+        if check.metric not in metrics:
+            moved = f" (a metric of `{other[0]}:`)" if other and check.metric in other[1] else ""
             problems.add(
-                ("checks", i, "metric"),
-                f"unknown check metric '{check.metric}'{suggest(check.metric, METRICS)}; "
-                f"metrics: {', '.join(METRICS)}",
+                (key, i, "metric"),
+                f"unknown {'check' if key == 'checks' else 'apply check'} metric '{check.metric}'{moved}"
+                f"{'' if moved else suggest(check.metric, metrics)}; metrics: {', '.join(metrics)}",
             )
         elif check.min is None and check.max is None:
-            problems.add(("checks", i), f"check '{check.metric}' needs `min:` or `max:`")
+            problems.add((key, i), f"check '{check.metric}' needs `min:` or `max:`")
+
+
+def read_apply_checks(path: str | Path) -> list[CheckSpec]:
+    """The checks of `prepkit apply --checks FILE`: a YAML file with `apply_checks:` (or
+    `checks:`), a list of checks as in a recipe's `apply_checks:`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"cannot read checks file {path}: {exc}") from None
+    data, lines = load_yaml(text, str(path))
+    key = next((k for k in ("apply_checks", "checks") if isinstance(data, dict) and k in data), "")
+    if not key or not isinstance(data[key], list) or len(data) != 1:
+        raise RecipeError(
+            f"{path}: a checks file is a YAML mapping with one key, `apply_checks:` (a list)",
+            hint="e.g. apply_checks: [{metric: psi, column: income, max: 0.2}]",
+        )
+    return validate_apply_checks(data[key], str(path), lines, key)
+
+
+def validate_apply_checks(
+    items: list[Any], source: str = "checks", lines: dict[tuple[Any, ...], int] | None = None,
+    key: str = "apply_checks",
+) -> list[CheckSpec]:  # fmt: skip
+    """Checks for `prepkit apply` given as data, validated as a recipe's `apply_checks:`."""
+    problems = _Problems(source, lines or {}, "checks")
+    checks = []
+    for i, item in enumerate(items):
+        try:
+            checks.append(CheckSpec.model_validate(item))
+        except ValidationError as exc:
+            problems.add_validation(exc, item, (key, i), CheckSpec)
+    problems.raise_if_any()  # (so that the positions below are those of the file)
+    _check_metrics(checks, key, APPLY_METRICS, problems, ("checks", METRICS))
+    problems.raise_if_any()
+    return checks
 
 
 def _check_folds(spec: RecipeSpec, steps: list[Step], problems: _Problems) -> None:

@@ -14,11 +14,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from prepkit import checks as quality
+from prepkit.drifts import DriftResult, check_thresholds, drift_warnings, judge
 from prepkit.dtypes import parse_dtype
 from prepkit.engines import EngineChoice, check_engine, choose_engine
 from prepkit.engines.spark import SparkSpec
 from prepkit.engines.stream import DEFAULT_BATCH_SIZE, run_streamed, scan_input
-from prepkit.errors import CheckFailed, PrepkitError, RecipeError
+from prepkit.errors import CheckFailed, DataError, PrepkitError, RecipeError
 from prepkit.fitted import FittedRecipe, fit_frame
 from prepkit.frames import to_polars
 from prepkit.io import detect_format, read_table, separator_hint, source_name, write_table
@@ -27,6 +28,7 @@ from prepkit.io.parts import is_many
 from prepkit.io.stream import BatchWriter, read_batches
 from prepkit.pipeline import context_for, require_rows
 from prepkit.recipe import Recipe
+from prepkit.reference import ReferenceDrift
 from prepkit.report import RunReport, merge_step_reports
 from prepkit.split import add_folds, hash_split_frame, split_frame
 
@@ -540,6 +542,7 @@ def apply_fitted(
     fitted_file: str | Path | None = None,
     engine: str | None = None,
     spark: dict[str, Any] | None = None,
+    checks: list[quality.CheckSpec] | None = None,
 ) -> RunReport:
     """`prepkit apply`: read new data, apply the learned state, write atomically.
 
@@ -548,8 +551,19 @@ def apply_fitted(
     the counts of all batches. With `report_path` the report is written too, together with the
     data (both or neither). Neither may be the input or `fitted_file` (the artifact read).
     `engine="spark"` reads and writes through Spark (`spark`: settings over the recipe's).
+
+    The new data is compared with the artifact's reference profile of the training data (the
+    drift figures go into the report, with warnings for unseen categories and values outside the
+    training range); `checks` (default: the recipe's `apply_checks:`) are evaluated on those
+    figures and on the applied output: when one fails, no output is written (the report is)
+    and `CheckFailed` is raised.
     """
     start = time.perf_counter()
+    if checks is None:
+        checks = [
+            quality.CheckSpec.model_validate(c) for c in fitted.recipe.get("apply_checks") or []
+        ]
+    drifting = _reference_drift(fitted, checks)
     out_fmt = output_format or (fmt if str(output) == "-" else None)
     check_destinations(
         [("output", output, _is_folder_output(output, out_fmt)), ("report", report_path, False)],
@@ -559,7 +573,10 @@ def apply_fitted(
     name = source_name(input)
     choice = _apply_engine(fitted, engine, input, fmt, batch_size)
     batch_size = choice.batch_size if choice.name == "stream" else None
-    with tempfile.TemporaryDirectory(prefix="prepkit-") as workdir, all_or_nothing():
+    with (
+        tempfile.TemporaryDirectory(prefix="prepkit-") as workdir,
+        all_or_nothing() as transaction,
+    ):
         if choice.name == "spark":
             from prepkit.engines.spark import apply_on_spark
 
@@ -567,29 +584,88 @@ def apply_fitted(
             settings = spark_settings(
                 recipe_spark and SparkSpec.model_validate(recipe_spark), spark
             )
-            report, shape_in, shape_out = apply_on_spark(
+            report, shape_in, shape_out, summary = apply_on_spark(
                 fitted, settings, input, output, fmt, out_fmt, options,
-                choice.batch_size or DEFAULT_BATCH_SIZE, Path(workdir),
+                choice.batch_size or DEFAULT_BATCH_SIZE, Path(workdir), drifting,
             )  # fmt: skip
         elif batch_size is None:
             frame = read_table(input, fmt, options)
+            if drifting is not None:
+                drifting.add(frame)
             out, report = fitted.transform_frame(frame, workdir=Path(workdir), source=name)
-            write_table(out, output, out_fmt)
+            summary = quality.summarize(out)
+            if not _failing(checks, summary, drifting, fitted):
+                write_table(out, output, out_fmt)
             shape_in, shape_out = (frame.height, frame.width), (out.height, out.width)
         else:
-            report, shape_in, shape_out = _apply_in_batches(
-                fitted, input, output, fmt, out_fmt, options, batch_size, Path(workdir)
+            report, shape_in, shape_out, summary = _apply_in_batches(
+                fitted, input, output, fmt, out_fmt, options, batch_size, Path(workdir), drifting
             )
         report.parts = {
             "input": {"rows": shape_in[0], "columns": shape_in[1]},
             "new": {"rows": shape_out[0], "columns": shape_out[1]},
         }
-        report.outputs = {"new": str(output)}
         report.engine = {**choice.as_dict(), **report.engine}
+        if drifting is not None:
+            report.drift = drift_report(drifting, fitted)
+        result = None if drifting is None else drift_result(drifting, fitted)
+        report.checks = quality.evaluate_apply(checks, summary, result)
+        failed = report.failed_checks
+        if failed:
+            report.status = "failed_checks"
+            transaction.discard()  # the data staged so far; the report is still written
+        else:
+            report.outputs = {"new": str(output)}
         report.seconds = round(time.perf_counter() - start, 4)
         if report_path is not None:
             write_report(report, Path(report_path))
+    if failed:
+        raise _checks_failed(report)
     return report
+
+
+def _reference_drift(
+    fitted: FittedRecipe, checks: list[quality.CheckSpec]
+) -> ReferenceDrift | None:
+    """Counts of the new data against the artifact's reference profile; None when the artifact
+    has none (fitted by an older prepkit), which drift checks refuse."""
+    if fitted.reference_profile is None:
+        needing = [
+            c.metric for c in checks if c.metric in (*quality.DRIFT_METRICS, "drifted_columns")
+        ]
+        if needing:
+            raise DataError(
+                f"apply checks {', '.join(needing)} compare new data with the training data, "
+                "but this fitted recipe keeps no reference profile of it "
+                f"(fitted by prepkit {fitted.prepkit_version})",
+                hint="refit it with `prepkit run RECIPE`",
+            )
+        return None
+    return ReferenceDrift(fitted.reference_profile)
+
+
+def drift_result(drifting: ReferenceDrift, fitted: FittedRecipe) -> DriftResult:
+    """The drift figures of the counted new data, judged by the default thresholds."""
+    profile = fitted.reference_profile or {}
+    missing = [c for c in profile if c not in drifting.seen and c != fitted.target]
+    return judge(drifting.columns(), check_thresholds(None), missing)
+
+
+def drift_report(drifting: ReferenceDrift, fitted: FittedRecipe) -> dict[str, Any]:
+    """The drift section of an apply report: the figures and the warnings they call for."""
+    result = drift_result(drifting, fitted)
+    return {**result.to_dict(), "warnings": drift_warnings(result, fitted.reference_profile or {})}
+
+
+def _failing(
+    checks: list[quality.CheckSpec], summary: quality.OutputSummary, drifting: ReferenceDrift | None,
+    fitted: FittedRecipe,
+) -> bool:  # fmt: skip
+    """Whether a check fails already (before writing the data of a one-frame apply)."""
+    if not checks:
+        return False
+    result = None if drifting is None else drift_result(drifting, fitted)
+    return any(not c.passed for c in quality.evaluate_apply(checks, summary, result))
 
 
 def _apply_engine(
@@ -626,7 +702,8 @@ def _apply_engine(
 def _apply_in_batches(
     fitted: FittedRecipe, input: str | Path, output: str | Path, fmt: str | None,
     out_fmt: str | None, options: dict[str, Any], batch_size: int, workdir: Path,
-) -> tuple[RunReport, tuple[int, int], tuple[int, int]]:  # fmt: skip
+    drifting: ReferenceDrift | None,
+) -> tuple[RunReport, tuple[int, int], tuple[int, int], quality.OutputSummary]:  # fmt: skip
     whole = [s.id for s in fitted.steps if s.runs_at_apply and not s.row_wise]
     if whole:
         raise RecipeError(
@@ -645,9 +722,15 @@ def _apply_in_batches(
             scan_input(input, fmt, options, batch_size)() if is_many(input)
             else read_batches(input, fmt, options, batch_size, schema)
         )  # fmt: skip
+        summary = None
         for batch in batches:
+            if drifting is not None:
+                drifting.add(batch)
             out, batch_report = fitted.transform_frame(batch, workdir=workdir, source=source)
             writer.write(out)
+            summary = (
+                quality.summarize(out) if summary is None else summary + quality.summarize(out)
+            )
             if report is None:
                 report = batch_report
             else:
@@ -661,5 +744,7 @@ def _apply_in_batches(
             frame = read_table(input, fmt, options)
             out, report = fitted.transform_frame(frame, workdir=workdir, source=source)
             writer.write(out)
+            summary = quality.summarize(out)
             width_in, width_out = len(fitted.input_schema), out.width
-    return report, (rows_in, width_in), (rows_out, width_out)
+    assert summary is not None
+    return report, (rows_in, width_in), (rows_out, width_out), summary

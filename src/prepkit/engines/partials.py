@@ -31,6 +31,7 @@ from prepkit.engines.statistics import (
     Moments,
     Quantiles,
     Request,
+    Sample,
     distinct_expr,
     infinity_exprs,
     missing_expr,
@@ -93,7 +94,7 @@ class _FirstPass:
         self.counted = [r for r in requests if isinstance(r, Counts)]
         self.distinct = [r for r in requests if isinstance(r, Distinct)]
         self.out: dict[Request, Any] = {}
-        self.tallies: dict[Counts, pl.DataFrame] = {}
+        self.tallies: dict[Counts, pl.DataFrame | None] = {}  # None: more values than its limit
         self.values_seen: dict[Distinct, pl.Series | None] = {}
         self.samples = [s.fresh() for s in samples]
         self.offset = offset  # the position of the next row, for the samples' hashes
@@ -126,8 +127,9 @@ class _FirstPass:
             else:
                 found[r] = {"missing": int(row[f"{key}:missing"]), "rows": batch.height}
         self._merge_simple(found)
-        if self.counted:
-            for r, part in zip(self.counted, value_counts(batch, self.counted), strict=True):
+        counting = [r for r in self.counted if r not in self.tallies or self.tallies[r] is not None]
+        if counting:
+            for r, part in zip(counting, value_counts(batch, counting), strict=True):
                 self._merge_tally(r, part)
         if self.distinct:
             _merge_distinct(batch, self.distinct, self.values_seen)
@@ -142,14 +144,19 @@ class _FirstPass:
             else:
                 self.out[r] = {k: seen[k] + part[k] for k in seen}
 
-    def _merge_tally(self, r: Counts, part: pl.DataFrame) -> None:
+    def _merge_tally(self, r: Counts, part: pl.DataFrame | None) -> None:
         if r in self.tallies:
             before = self.tallies[r]
-            part = (
-                pl.concat([before, part.cast(before.schema)])
-                .group_by("value")
-                .agg(pl.col("n").sum())
-            )
+            if before is None or part is None:
+                part = None
+            else:
+                part = (
+                    pl.concat([before, part.cast(before.schema)])
+                    .group_by("value")
+                    .agg(pl.col("n").sum())
+                )
+        if part is not None and r.limit is not None and part.height > r.limit:
+            part = None  # too many values: stop counting them
         self.tallies[r] = part
 
     def merge(self, later: _FirstPass) -> _FirstPass:
@@ -182,12 +189,12 @@ class _FirstPass:
             else:
                 out[r] = self.out.get(r, {"missing": 0, "rows": 0})
         for r in self.counted:
-            part = self.tallies.get(r)
-            out[r] = (
-                {}
-                if part is None
-                else dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
-            )
+            if r not in self.tallies:  # no batches
+                out[r] = {}
+            elif (part := self.tallies[r]) is None:
+                out[r] = None
+            else:
+                out[r] = dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
         for r in self.distinct:
             values = self.values_seen.get(r, pl.Series([]))
             out[r] = None if values is None else values.to_list()
@@ -283,6 +290,23 @@ class _Search:
         if self.kept:
             values, _ = _bottom_k(np.concatenate(self.kept), np.concatenate(self.kept_hash), SAMPLE)
             self.kept, self.kept_hash = [np.sort(values)], []
+
+
+def _sorted_sample(search: _Search) -> np.ndarray:
+    return search.kept[0] if search.kept else np.empty(0)
+
+
+def hashed_samples(frame: pl.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
+    """`Sample` of columns of one in-memory frame: the rows the streaming engine's first pass
+    samples."""
+    hashes = _hash(np.arange(frame.height, dtype=np.uint64))
+    out = {}
+    for column in columns:
+        search = _Search(column, [])
+        search.sample(_values(frame, column), hashes)
+        search.end_sample()
+        out[column] = _sorted_sample(search)
+    return out
 
 
 def _bottom_k(values: np.ndarray, hashes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -458,17 +482,21 @@ def compute_scanned(scan: Scan, requests: list[Request]) -> dict[Request, Any]:
     if not unique:  # nothing to learn from rows: no pass
         return {}
     wanted = [r for r in unique if isinstance(r, Quantiles)]
-    first = [r for r in unique if not isinstance(r, Quantiles)]
+    sampled = [r for r in unique if isinstance(r, Sample)]
+    first = [r for r in unique if not isinstance(r, (Quantiles, Sample))]
     first += [Moments(c) for c in dict.fromkeys(r.column for r in wanted)]
-    # the first pass also takes the sample that brackets the quantiles' ranks
-    columns = list(dict.fromkeys(r.column for r in wanted))
+    # the first pass also takes the samples that bracket the quantiles' ranks (and answer
+    # `Sample`)
+    columns = list(dict.fromkeys(r.column for r in [*wanted, *sampled]))
     searches = [_Search(c, []) for c in columns]
     requested = list(dict.fromkeys(first))
     partial = scan(functools.partial(_FirstPass, requested, searches))
     assert isinstance(partial, _FirstPass)
     out = partial.answers()
+    samples = dict(zip(columns, partial.samples, strict=True))
+    for r in sampled:
+        out[r] = _sorted_sample(samples[r.column])
     if wanted:
-        samples = dict(zip(columns, partial.samples, strict=True))
         counts = {r.column: out[Moments(r.column)]["count"] for r in wanted}
         out.update(_quantiles(scan, wanted, counts, samples))
     return {r: out[r] for r in unique}

@@ -784,7 +784,7 @@ def run_on_spark(
         recipe=recipe.to_dict(), steps=steps, states=fit.states,
         input_schema={k: str(v) for k, v in fit.input_schema.items()},
         output_schema=schema_of(pl.DataFrame(schema=out_schema)),
-        approximations=list(train.approximations),
+        approximations=list(train.approximations), reference_profile=fit.profile,
     )  # fmt: skip
     gathered = session.sparkContext.accumulator([], _gather())
     chain_schema = train.output_schema()
@@ -876,9 +876,11 @@ def _apply_part(
 def apply_on_spark(
     fitted: Any, spec: SparkSpec, source: str | Path, target: str | Path, fmt: str | None,
     out_fmt: str | None, options: dict[str, Any], batch_size: int, workdir: Path,
-) -> tuple[Any, tuple[int, int], tuple[int, int]]:  # fmt: skip
+    drifting: Any = None,
+) -> tuple[Any, tuple[int, int], tuple[int, int], Any]:  # fmt: skip
     """`prepkit apply --engine spark`: the fitted transforms on every batch of the input, read and
-    written by Spark. Returns the report and the (rows, columns) in and out."""
+    written by Spark. Returns the report, the (rows, columns) in and out and the summary of the
+    output. `drifting` (a `ReferenceDrift`) counts the input, in a pass of its own."""
     from prepkit.io import source_name
     from prepkit.report import RunReport
 
@@ -886,9 +888,12 @@ def apply_on_spark(
     session = spark_session(spec, batch_size)
     frame, schema = read_input(session, source, fmt, options)
     table = SparkTable(frame, schema, spec)
+    if drifting is not None:
+        profile = drifting.profile
+        drifting.merge(table.scan(lambda _: type(drifting)(profile)))
     done = _apply_part(session, table, fitted, workdir, True, target, out_fmt, {}, "new",
                        source_name(source))  # fmt: skip
     report = RunReport(recipe=fitted.recipe.get("name", "recipe"), engine=_where(session, table))
     report.steps = done.reports or []
     shape_out = (done.summary.rows, len(done.summary.columns))
-    return report, (done.rows_in, len(schema)), shape_out
+    return report, (done.rows_in, len(schema)), shape_out, done.summary

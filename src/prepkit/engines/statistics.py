@@ -44,9 +44,14 @@ class Missing:
 
 @dataclass(frozen=True)
 class Counts:
-    """{value: count} of every value, null (None) included; categorical columns read as text."""
+    """{value: count} of every value, null (None) included; categorical columns read as text.
+
+    With `limit`, None when there are more than `limit` distinct values (bounded memory on
+    columns of any cardinality: the streaming engine stops counting once past it).
+    """
 
     column: str
+    limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,17 @@ class Distinct:
     limit: int
 
 
-Request = Moments | Missing | Counts | Quantiles | Infinities | Distinct
+@dataclass(frozen=True)
+class Sample:
+    """A uniform random sample of the non-missing values, sorted (numpy float64): those of the
+    rows with the 65,536 smallest hashes of their position (`partials.SAMPLE`), all of them in a
+    smaller column. The same rows on the in-memory and streaming engines, which number rows in
+    order; Spark numbers them by partition, so its sample has other rows."""
+
+    column: str
+
+
+Request = Moments | Missing | Counts | Quantiles | Infinities | Distinct | Sample
 
 
 def value_expr(schema: pl.Schema, column: str) -> pl.Expr:
@@ -251,7 +266,12 @@ def compute(frame: pl.DataFrame, requests: list[Request]) -> dict[Request, Any]:
     counted = [r for r in unique if isinstance(r, Counts)]
     if counted:
         for r, result in zip(counted, value_counts(frame, counted), strict=True):
-            out[r] = dict(zip(result["value"].to_list(), result["n"].to_list(), strict=True))
+            too_many = r.limit is not None and result.height > r.limit
+            out[r] = (
+                None
+                if too_many
+                else dict(zip(result["value"].to_list(), result["n"].to_list(), strict=True))
+            )
     by_qs: dict[tuple[float, ...], list[str]] = {}
     for r in unique:
         if isinstance(r, Quantiles):
@@ -259,6 +279,11 @@ def compute(frame: pl.DataFrame, requests: list[Request]) -> dict[Request, Any]:
     for qs, columns in by_qs.items():
         for column, found in quantiles(frame, columns, list(qs)).items():
             out[Quantiles(column, qs)] = found
+    sampled = [r.column for r in unique if isinstance(r, Sample)]
+    if sampled:
+        from prepkit.engines.partials import hashed_samples
+
+        out.update((Sample(c), v) for c, v in hashed_samples(frame, sampled).items())
     moments = {str(i): r.column for i, r in enumerate(unique) if isinstance(r, Moments)}
     parts = moment_parts(frame, row, moments)
     for i, r in enumerate(unique):

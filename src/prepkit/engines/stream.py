@@ -31,6 +31,7 @@ from prepkit.engines.stages import (
     run_stages,
 )
 from prepkit.errors import DataError
+from prepkit.reference import build_profile, profile_requests
 from prepkit.report import StepReport, merge_step_reports
 from prepkit.steps.base import Step, StepContext, plain_state
 
@@ -179,6 +180,7 @@ class StreamFit:
     seconds: list[float]
     input_schema: pl.Schema
     table: Any = None  # the training table with every fitted step's stage
+    profile: dict[str, Any] | None = None  # of the training input (`prepkit.reference`)
 
 
 @dataclass
@@ -265,6 +267,8 @@ def fit_streamed(steps: list[Step], table: Any, base: StepContext) -> StreamFit:
     blocking = blocking_steps(steps)
     sample = table.sample()  # the first batch through the steps fitted so far
     fit = StreamFit([], [], [], [], sample.schema)
+    # the reference profile of the training input: in the first step's passes when it has any
+    profiled, profiling = table, profile_requests(sample.schema)
     ahead: dict[int, _Ahead] = {}
     for index, step in enumerate(steps):
         number = index + 1
@@ -289,7 +293,11 @@ def fit_streamed(steps: list[Step], table: Any, base: StepContext) -> StreamFit:
             else:
                 later = _look_ahead(steps, index, requests, sample, base)
                 wanted = [*requests, *(r for rs in later.values() for r in rs)]
+                if index == 0:
+                    wanted += profiling
                 answers = guard_step(step, number, "fitting", table.compute, wanted)
+                if index == 0:
+                    fit.profile = build_profile(fit.input_schema, answers)
                 for k, rs in later.items():
                     ahead[k] = _Ahead(index, set(rs), {r: answers[r] for r in rs}, sample)
             state = guard_step(step, number, "fitting", step.fit_from, sample, answers, ctx)
@@ -297,6 +305,8 @@ def fit_streamed(steps: list[Step], table: Any, base: StepContext) -> StreamFit:
             found = guard_step(step, number, "fitting", step.streamed, table.batches, state, ctx)
             if found is not None:  # a sampler: its rows from passes of its own
                 state, stage = plain_state(found[0], step.id), found[1]
+        if fit.profile is None:  # the first step learned nothing from rows
+            fit.profile = build_profile(fit.input_schema, profiled.compute(profiling))
         stage = stage or _applied(step, number, state, base)
         table = table.then(stage)
         fit.states.append(state)
@@ -305,6 +315,8 @@ def fit_streamed(steps: list[Step], table: Any, base: StepContext) -> StreamFit:
         fit.seconds.append(time.perf_counter() - start)
         if number < len(steps):
             sample = table.sample()
+    if fit.profile is None:  # no steps
+        fit.profile = build_profile(fit.input_schema, profiled.compute(profiling))
     fit.table = table
     return fit
 
@@ -484,6 +496,7 @@ def run_streamed(
                 states=fit.states,
                 input_schema={k: str(v) for k, v in fit.input_schema.items()},
                 output_schema=schema_of(out),
+                reference_profile=fit.profile,
             )
         outputs = {"train": out}
         totals["train"] = merge_reports(totals["train"], reports)

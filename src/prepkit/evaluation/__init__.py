@@ -429,7 +429,7 @@ def _score_split(shared: _Shared, job: tuple[int, int]) -> _Scored:
     v, s = job
     recipe = shared.recipes[v]
     train, test = shared.splits[s]
-    fitted, train_out = fit_frame(recipe, shared.frame[train])
+    fitted, train_out = fit_frame(recipe, shared.frame[train], profile=False)
     test_out = fitted.transform_frame(shared.frame[test])[0]
     weight = _weight_column(recipe)
     skip = {shared.target, *shared.ignore} | ({weight} if weight else set())

@@ -138,6 +138,7 @@ class RunReport:
     seconds: float = 0.0
     status: str = "ok"
     engine: dict[str, Any] = field(default_factory=dict)  # name, reason, batch_size
+    drift: dict[str, Any] | None = None  # `prepkit apply`: the new data against the training data
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prepkit.report import RunReport, StepReport
@@ -137,9 +138,16 @@ def render(
         console.print(line, highlight=False)
         for warning in warnings:
             console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+    if report.drift is not None:
+        drifted = report.drift["drifted"]
+        line = f"drift against the training data: {len(drifted)} of {len(report.drift['columns'])} columns"
+        console.print(line + (f" ({', '.join(drifted)})" if drifted else ""), highlight=False,
+                      markup=False)  # fmt: skip
+        for warning in report.drift.get("warnings", []):
+            console.print("  [yellow]warning:[/] " + escape(warning), highlight=False)
     for check in report.checks:
         mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
-        console.print(f"check {mark}: {check.message}", highlight=False)
+        console.print(f"check {mark}: {escape(check.message)}", highlight=False)
     for line in written(report, report_file):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"done in {report.seconds:.2f}s", highlight=False)
