@@ -105,6 +105,14 @@ ReportPath = Annotated[
         show_default="none",
     ),
 ]  # fmt: skip
+PageReport = Annotated[
+    Path | None,
+    typer.Option(
+        "--report", metavar="PATH",
+        help="Write a self-contained HTML page with the figures and charts (.html).",
+        show_default="none",
+    ),
+]  # fmt: skip
 OutputFormat = Annotated[
     str | None,
     typer.Option(
@@ -267,6 +275,19 @@ def _emit(
         render(report, report_file=report_file)
 
 
+def _write_page(path: Path, page: Any, quiet: bool) -> None:
+    """An HTML page (`page()` makes it) or, for any other extension, the JSON data, atomically."""
+    from prepkit.io.atomic import write_text_atomic
+
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise RecipeError(
+            f"--report {path}: this report is an HTML page (name it .html); --json prints the data"
+        )
+    write_text_atomic(path, page())
+    if not quiet:
+        err.print(f"wrote {path} (report)", markup=False, highlight=False)
+
+
 def _key_values(items: list[str] | None, option: str) -> dict[str, Any]:
     """`KEY=VALUE` options (YAML values) as a dict; a `RecipeError` names a malformed one."""
     from prepkit.yamlsource import load_value
@@ -423,28 +444,48 @@ def apply(
     ] = None,
     spark_master: SparkMaster = None,
     spark_conf: SparkConf = None,
+    checks: Annotated[
+        Path | None,
+        typer.Option(
+            "--checks",
+            metavar="FILE",
+            show_default="the recipe's apply_checks:",
+            help="YAML file with `apply_checks:` (drift and output checks) to use instead of "
+            "the recipe's; a failed check exits 3 and writes no output.",
+        ),
+    ] = None,
     fmt: Format = None,
     output_format: OutputFormat = None,
     quiet: Quiet = False,
     as_json: Json = False,
     debug: Debug = False,
 ) -> None:
-    """Apply a fitted recipe to new data using only learned state; train-only steps are skipped."""
+    """Apply a fitted recipe to new data using only learned state; train-only steps are skipped.
+
+    The new data is compared with the training data (drift figures in the report, warnings for
+    unseen categories and values outside the training range) and checked by `apply_checks:`.
+    """
     from prepkit.fitted import load_fitted
     from prepkit.io.atomic import Interrupted, handle_interrupts
+    from prepkit.recipe import read_apply_checks
     from prepkit.runner import apply_fitted
 
     try:
         with handle_interrupts():
             loaded = load_fitted(fitted)
+            given = None if checks is None else read_apply_checks(checks)
             _check_apply_paths(loaded, input, output, fmt, output_format)
             result = apply_fitted(
                 loaded, input, output, fmt, output_format, batch_size,
                 report_path=report, fitted_file=fitted, engine=engine,
-                spark=_spark_options(spark_master, spark_conf),
+                spark=_spark_options(spark_master, spark_conf), checks=given,
             )  # fmt: skip
     except Interrupted as exc:
         raise _interrupted(exc) from None
+    except CheckFailed as exc:
+        if exc.report is not None:
+            _emit(exc.report, quiet, as_json, output == "-", report)
+        raise _fail(exc, debug) from None
     except Exception as exc:
         raise _fail(exc, debug) from None
     _emit(result, quiet, as_json, output == "-", report)
@@ -616,18 +657,28 @@ def inspect(
             help="Also estimate the share of mislabelled rows (cleanlab).",
         ),
     ] = False,
+    engine: Engine = None,
+    batch_size: BatchSize = None,
+    spark_master: SparkMaster = None,
+    spark_conf: SparkConf = None,
+    report: PageReport = None,
     fmt: Format = None,
     quiet: Quiet = False,
     as_json: JsonResult = False,
     debug: Debug = False,
 ) -> None:
     """Profile a data set: per column missing values, distinct and top values, numbers' spread; and the problems a recipe should fix."""
-    from prepkit.inspection import inspect as profile_of
     from prepkit.inspection import print_profile
-    from prepkit.io import read_table
+    from prepkit.inspection_scan import inspect_file
+    from prepkit.report.inspect_html import inspect_html
 
     try:
-        profile = profile_of(read_table(data, fmt), target, label_issues=label_issues)
+        profile = inspect_file(
+            data, target, fmt=fmt, label_issues=label_issues, engine=engine or "auto",
+            batch_size=batch_size, spark=_spark_options(spark_master, spark_conf),
+        )  # fmt: skip
+        if report is not None:
+            _write_page(report, lambda: inspect_html(profile.to_dict(), data), quiet)
         if as_json:
             _print_json(profile.to_dict())
         if not quiet:
@@ -673,7 +724,11 @@ def init(
 @app.command(cls=_Command)
 def drift(
     reference: Annotated[
-        str, typer.Argument(metavar="REFERENCE", help="The training data (a data file).")
+        str,
+        typer.Argument(
+            metavar="REFERENCE",
+            help="The training data: a data file, or a fitted artifact (*.prepkit.json).",
+        ),
     ],
     new: Annotated[str, typer.Argument(metavar="NEW", help="The new data file.")],
     threshold: Annotated[
@@ -684,6 +739,7 @@ def drift(
             help="Largest value that is not drift, e.g. psi=0.1; repeatable.",
         ),
     ] = None,
+    report: PageReport = None,
     fmt: Format = None,
     quiet: Quiet = False,
     as_json: JsonResult = False,
@@ -699,6 +755,10 @@ def drift(
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise RecipeError(f"--threshold expects FIGURE=NUMBER, got '{key}={value}'")
         result = drift_files(reference, new, fmt=fmt, thresholds=limits)
+        if report is not None:
+            from prepkit.report.drift_html import drift_html
+
+            _write_page(report, lambda: drift_html(result.to_dict(), reference, new), quiet)
         if as_json:
             _print_json(result.to_dict())
         if not quiet:

@@ -72,14 +72,8 @@ class Profile:
 def inspect(data: Any, target: str | None = None, *, label_issues: bool = False) -> Profile:
     """Profile a pandas/polars frame (see the module docstring). `label_issues`: also estimate
     the share of mislabelled rows by confident learning, as the `label_issues` step does."""
-    from prepkit.errors import DataError, suggest
-
     frame = to_polars(data)[0]
-    if target is not None and target not in frame.columns:
-        raise DataError(
-            f"target column '{target}' is not in the data{suggest(target, frame.columns)}",
-            hint=f"columns: {', '.join(frame.columns[:30])}",
-        )
+    check_target(target, frame.columns)
     columns = [_column(frame[name]) for name in frame.columns]
     duplicates = frame.height - frame.unique().height if frame.width else 0
     classes = None
@@ -87,15 +81,33 @@ def inspect(data: Any, target: str | None = None, *, label_issues: bool = False)
         counts = frame[target].value_counts(sort=True)
         classes = {str(v): int(n) for v, n in counts.iter_rows()}
     profile = Profile(frame.height, columns, duplicates, target, classes)
+    return complete(profile, frame, label_issues)
+
+
+def check_target(target: str | None, columns: list[str]) -> None:
+    from prepkit.errors import DataError, suggest
+
+    if target is not None and target not in columns:
+        raise DataError(
+            f"target column '{target}' is not in the data{suggest(target, columns)}",
+            hint=f"columns: {', '.join(columns[:30])}",
+        )
+
+
+def complete(profile: Profile, frame: pl.DataFrame, label_issues: bool) -> Profile:
+    """The problems of a profile (and the label-issue estimate), from its figures and the rows of
+    `frame`: all of them, or a uniform sample when the data was profiled batch by batch."""
+    from prepkit.errors import DataError
+
     profile.problems = _problems(frame, profile)
     if label_issues:
-        if target is None:
+        if profile.target is None:
             raise DataError("--label-issues needs --target (the labels to check)")
         profile.label_issues = _label_issues(frame, profile)
         found = profile.label_issues["issues"]
         if found:
             profile.problems.append(Problem(
-                "label_issues", target,
+                "label_issues", profile.target,
                 f"{found} rows ({profile.label_issues['fraction']:.1%}) look mislabelled",
                 profile.label_issues, "label_issues",
             ))  # fmt: skip
@@ -117,7 +129,7 @@ def _label_issues(frame: pl.DataFrame, profile: Profile) -> dict[str, Any]:
     recipe = load_recipe({"target": profile.target, "seed": 0, "steps": steps})
     from prepkit.fitted import fit_frame
 
-    fitted = fit_frame(recipe, frame)[0]
+    fitted = fit_frame(recipe, frame, profile=False)[0]
     changes = fitted.report.steps[-1].changes
     issues = int(changes.get("issues", 0))
     return {
@@ -157,7 +169,7 @@ def _column(series: pl.Series) -> dict[str, Any]:
         "distinct": present.n_unique(),
         "top": [
             {"value": _plain(v), "count": int(n)}
-            for v, n in present.value_counts(sort=True).head(TOP).iter_rows()
+            for v, n in top_values(present).iter_rows()
         ],
     }
     if kind == "numeric" and len(present):
@@ -177,6 +189,12 @@ def _column(series: pl.Series) -> dict[str, Any]:
             "min": int(lengths.min()), "mean": float(lengths.mean()), "max": int(lengths.max()),  # type: ignore[arg-type]
         }  # fmt: skip
     return info
+
+
+def top_values(present: pl.Series) -> pl.DataFrame:
+    """The `TOP` most frequent values and their counts, ties in the order of the values."""
+    counts = present.value_counts(name="__count")
+    return counts.sort(["__count", present.name], descending=[True, False]).head(TOP)
 
 
 def _plain(value: Any) -> Any:

@@ -392,3 +392,56 @@ def test_wide_batches_reach_the_driver_in_pieces(spark, tmp_path: Path, monkeypa
     on_spark = recipe.run(write=False, engine="spark")
     assert_same_fit(expected, on_spark)
     assert_frame_equal(on_spark.outputs["train"], expected.outputs["train"])
+
+
+def test_spark_keeps_the_reference_profile_and_checks_drift_at_apply(spark, tmp_path: Path):
+    """The artifact's reference profile from Spark equals the in-memory one (under 65,536 values
+    a column's percentiles are exact on every engine); `apply --engine spark` counts the new
+    data against it in a pass of its own (the same figures as in memory) and a failed
+    apply check writes no output."""
+    frame = make_frame(12_000, seed=5)
+    train = parquet_input(tmp_path, frame)
+    new = tmp_path / "new.csv"
+    make_frame(3_000, seed=6).drop("label").with_columns(pl.col("x") + 10).write_csv(new)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(json.dumps({
+        "name": "drift", "target": "label", "input": str(train), "steps": STEPS["chain"],
+        "apply_checks": [{"metric": "psi", "column": "x", "max": 0.2}],
+    }))  # fmt: skip
+    fitted = {}
+    for engine in ("spark", "memory"):
+        done = RUNNER.invoke(
+            app, ["run", str(recipe), "--engine", engine, "-o", str(tmp_path / f"{engine}.parquet"),
+                  "--fitted", str(tmp_path / f"{engine}.json"), "--quiet"],
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+        fitted[engine] = json.loads((tmp_path / f"{engine}.json").read_text())
+    same_state(fitted["spark"]["reference_profile"], fitted["memory"]["reference_profile"])
+    reports = {}
+    for engine in ("spark", "memory"):
+        out = tmp_path / f"applied_{engine}.parquet"
+        applied = RUNNER.invoke(
+            app, ["apply", str(tmp_path / "spark.json"), str(new), "-o", str(out), "--engine",
+                  engine, "--json"],
+        )  # fmt: skip
+        assert applied.exit_code == 3, applied.output
+        assert "psi[x]" in applied.output and not out.exists()
+        reports[engine] = json.loads(applied.stdout)
+    assert reports["spark"]["status"] == "failed_checks"
+    assert reports["spark"]["drift"]["drifted"] == reports["memory"]["drift"]["drifted"]
+    same_state(reports["spark"]["drift"]["columns"], reports["memory"]["drift"]["columns"])
+
+
+def test_inspect_on_spark_equals_in_memory(spark, tmp_path: Path):
+    from prepkit.inspection import inspect
+    from prepkit.inspection_scan import inspect_file
+
+    frame = make_frame(6_000, seed=7)
+    path = parquet_input(tmp_path, frame)
+    memory = inspect(frame, "label").to_dict()
+    on_spark = inspect_file(str(path), "label", engine="spark").to_dict()
+    assert on_spark["duplicate_rows"] == memory["duplicate_rows"] == 500
+    assert on_spark["problems"] == memory["problems"]
+    for a, b in zip(memory["columns"], on_spark["columns"], strict=True):
+        same_state({k: v for k, v in a.items() if k != "top"}, {k: v for k, v in b.items()
+                                                                 if k != "top"}, a["name"])  # fmt: skip
