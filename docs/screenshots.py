@@ -40,9 +40,46 @@ def drift_page() -> str:
     return drift_html(result.to_dict(), "sample_data/churn.csv", "sample_data/churn_new.csv")
 
 
+def _report_page(*args: str) -> str:
+    """The HTML report of a `prepkit` command (its --report, in a temporary folder)."""
+    from typer.testing import CliRunner
+
+    from prepkit.cli import app
+
+    with tempfile.TemporaryDirectory(prefix="prepkit-report-") as folder:
+        report = Path(folder) / "report.html"
+        done = CliRunner().invoke(app, [*(a.replace("{tmp}", folder) for a in args),
+                                        "--report", str(report), "-q"])  # fmt: skip
+        if done.exit_code != 0:
+            raise SystemExit(f"prepkit {' '.join(args)} failed: {done.output}")
+        return report.read_text(encoding="utf-8")
+
+
+def run_page() -> str:
+    """`prepkit run recipes/imbalanced.yaml --report run.html`."""
+    return _report_page("run", str(ROOT / "recipes" / "imbalanced.yaml"), "-o", "{tmp}/out.csv",
+                        "--fitted", "{tmp}/out.prepkit.json")  # fmt: skip
+
+
+def apply_page() -> str:
+    """`prepkit apply` of the tabular recipe to sample_data/churn_new.csv, with its drift."""
+    from typer.testing import CliRunner
+
+    from prepkit.cli import app
+
+    with tempfile.TemporaryDirectory(prefix="prepkit-fit-") as folder:
+        fitted = f"{folder}/churn.prepkit.json"
+        CliRunner().invoke(app, ["run", str(ROOT / "recipes" / "tabular.yaml"), "-o",
+                                 f"{folder}/churn.parquet", "--fitted", fitted, "-q"])  # fmt: skip
+        return _report_page("apply", fitted, str(SAMPLE / "churn_new.csv"), "-o",
+                            "{tmp}/new.csv")  # fmt: skip
+
+
 PAGES: dict[str, Callable[[], str]] = {
     "inspect": inspect_page,
     "drift": drift_page,
+    "run": run_page,
+    "apply": apply_page,
 }
 
 

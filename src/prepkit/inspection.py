@@ -167,10 +167,7 @@ def _column(series: pl.Series) -> dict[str, Any]:
         "missing": nulls + nans,
         "missing_fraction": (nulls + nans) / rows if rows else 0.0,
         "distinct": present.n_unique(),
-        "top": [
-            {"value": _plain(v), "count": int(n)}
-            for v, n in top_values(present).iter_rows()
-        ],
+        "top": [{"value": _plain(v), "count": int(n)} for v, n in top_values(present).iter_rows()],
     }
     if kind == "numeric" and len(present):
         values = present.cast(pl.Float64)

@@ -13,6 +13,7 @@ from prepkit.errors import DataError, PrepkitError, suggest
 from prepkit.frames import carry_rows, forget_rows
 from prepkit.io import separator_hint
 from prepkit.report import StepReport
+from prepkit.report.figures import FROM_STEP, step_figures
 from prepkit.steps.base import Step, StepContext, plain_state
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ def record_step(
 ) -> StepReport:  # fmt: skip
     changes = guard_step(step, number, "describing", step.describe, before, after, state)
     changes = {**changes, **ctx.changes}
+    own = changes.pop(FROM_STEP, {})  # the step's own figures (`prepkit.report.figures.record`)
     before_cols, after_cols = set(before.columns), set(after.columns)
     return StepReport(
         id=step.id,
@@ -53,6 +55,7 @@ def record_step(
         learned=guard_step(step, number, "describing", step.learned, state),
         warnings=list(ctx.warnings),
         seconds=round(seconds, 4),
+        figures={**step_figures(before, after, ctx.target, training=ctx.fitting), **own},
     )
 
 
@@ -103,7 +106,8 @@ def apply_steps(
         if not step.runs_at_apply:
             reports.append(
                 StepReport(id=step.id, step=step.name, phase=step.phase, part=part,
-                           rows_in=frame.height, rows_out=frame.height, skipped=True)
+                           rows_in=frame.height, rows_out=frame.height, skipped=True,
+                           figures=step_figures(frame, frame, base.target, training=False))
             )  # fmt: skip
             continue
         ctx = replace(base, step_id=step.id, warnings=[], changes={}, rows_kept=None, fitting=False)

@@ -24,6 +24,8 @@ class StepReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     skipped: bool = False
+    # what the HTML report draws (see `prepkit.report.figures`); {} when not collected
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -105,6 +107,8 @@ def _merge_warnings(first: list[str], other: list[str]) -> list[str]:
 
 def merge_step_reports(first: StepReport, other: StepReport) -> StepReport:
     """One report for a step applied batch by batch (counts summed; rates are those of the first)."""
+    from prepkit.report.figures import merge_figures
+
     return StepReport(
         id=first.id, step=first.step, phase=first.phase, part=first.part,
         rows_in=first.rows_in + other.rows_in, rows_out=first.rows_out + other.rows_out,
@@ -112,6 +116,7 @@ def merge_step_reports(first: StepReport, other: StepReport) -> StepReport:
         changes=_add(first.changes, other.changes), learned=first.learned,
         warnings=_merge_warnings(first.warnings, other.warnings),
         seconds=round(first.seconds + other.seconds, 4), skipped=first.skipped,
+        figures=merge_figures(first.figures, other.figures),
     )  # fmt: skip
 
 

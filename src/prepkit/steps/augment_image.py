@@ -31,6 +31,36 @@ from prepkit.steps.balance import BalanceParams, plan_balance
 from prepkit.steps.base import Step, StepContext, StepParams, StepState, plain_state, register
 
 SKIPPED_LISTED = 20  # skipped files named in the report (all are counted)
+EXAMPLE_PAIRS = 8  # original / augmented pairs the report shows
+
+
+def _examples(
+    frame: pl.DataFrame, rows: list[tuple[int, int, int, str]], label: str | None,
+    most: int = EXAMPLE_PAIRS,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """A few original / augmented pairs for the report, one per source image, taking the
+    classes in turn: the image's class, its `source` and the copy's number (which name it in
+    the output's manifest: `source`, `copy`), and the files holding their pixels during the run
+    (`original`, `augmented`: staged files, gone after the run unless written out)."""
+    first: dict[int, tuple[int, str]] = {}
+    for i, k, _, path in rows:
+        first.setdefault(i, (k, path))
+    labels = frame[label].cast(pl.String).to_list() if label else [None] * frame.height
+    by_class: dict[Any, list[int]] = {}
+    for i in first:
+        by_class.setdefault(labels[i], []).append(i)
+    chosen: list[int] = []
+    queues = [list(q) for q in by_class.values()]
+    while len(chosen) < most and any(queues):
+        for q in queues:
+            if q and len(chosen) < most:
+                chosen.append(q.pop(0))
+    paths, sources = frame[IMAGE_PATH].to_list(), frame[SOURCE].to_list()
+    return [
+        {"label": labels[i], "source": sources[i], "copy": first[i][0], "original": paths[i],
+         "augmented": first[i][1]}
+        for i in chosen
+    ]  # fmt: skip
 
 
 class ImageParams(StepParams):
@@ -493,6 +523,7 @@ class AugmentImages(Step):
             augmented=augmented.height,
             skipped=_skipped_report(skipped),
             **_speed(time.perf_counter() - start, augmented.height),
+            examples=_examples(frame, rows, default_label(frame, ctx)),
         )
         return out
 

@@ -20,7 +20,8 @@ from prepkit.steps.base import Column, Step, StepContext, StepState, register
 
 AUGMENTED = "augmented"
 SOURCE_ROW = "source_row"
-EXAMPLES = 3
+EXAMPLES = 3  # original -> augmented pairs the report shows
+EXAMPLE_CHARS = 300  # each text of them cut to this many characters
 
 Job = tuple[int, str, int, int]  # (source row, text, first copy, copies): see textaug.worker
 Runner = Callable[[list[Job]], list[list[tuple[str, bool]]]]
@@ -55,6 +56,11 @@ def labels_as_classes(counts: dict[Any, int], dtype: pl.DataType) -> dict[str, i
     for name, label in zip(names, labels, strict=True):
         classes[name] = classes.get(name, 0) + counts[label]
     return dict(sorted(classes.items()))
+
+
+def _cut(text: str | None, most: int = EXAMPLE_CHARS) -> str | None:
+    """A text for the report: at most `most` characters (the last an ellipsis when cut)."""
+    return text if text is None or len(text) <= most else text[: most - 1] + "…"
 
 
 @dataclass
@@ -365,7 +371,7 @@ class AugmentText(Step):
         if self.params.source_row:
             augmented = augmented.with_columns(pl.Series(SOURCE_ROW, rows + start, dtype=pl.Int64))
         examples = [
-            {"source": texts[int(r)], "augmented": t}
+            {"source": _cut(texts[int(r)]), "augmented": _cut(t)}
             for r, t in zip(rows[:EXAMPLES], new_texts[:EXAMPLES], strict=False)
         ]
         return Made(augmented, int(identical), examples)

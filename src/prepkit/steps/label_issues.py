@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ Model = Literal["logistic_regression", "hist_gradient_boosting", "random_forest"
 NAN_MODELS = ("hist_gradient_boosting", "random_forest")
 MISSING_CATEGORY = "__missing__"
 WORST_ROWS = 10
+FLAGGED_ROWS = 50  # flagged rows the report lists (worst first), with their ids (memory engine)
 # rows per batch of cleanlab's batched finder (its own default), on both engines: its confident
 # thresholds are running means over these batches, so the same batches give the same numbers
 FINDER_BATCH = 10_000
@@ -114,6 +116,49 @@ def _worst_entries(
         }
         for r, q, g, s in zip(rows, quality, given, suggested, strict=True)
     ]
+
+
+def _is_id_name(name: str) -> bool:
+    """A column named like an id: `id`, `ticket_id`, `CustomerID`, `row-uuid`."""
+    words = re.split(r"[^0-9A-Za-z]+|(?<=[a-z])(?=[A-Z])", name)
+    return any(w.lower() in ("id", "uuid", "guid") for w in words)
+
+
+def id_column(frame: pl.DataFrame, exclude: str | None = None) -> str | None:
+    """The first column named like an id whose values are set and unique per row, if any."""
+    for name in frame.columns:
+        if name == exclude or not _is_id_name(name):
+            continue
+        column = frame[name]
+        if column.null_count() == 0 and column.n_unique() == frame.height:
+            return name
+    return None
+
+
+def flagged_rows(
+    frame: pl.DataFrame, target: str, classes: list[Any], rows: dict[str, np.ndarray],
+    most: int = FLAGGED_ROWS,
+) -> dict[str, Any]:  # fmt: skip
+    """The report's list of flagged rows, worst (lowest quality) first, at most `most`: the
+    row's position in the step's input, its id (when the frame has an id column), the given and
+    the suggested label and the quality score."""
+    issues, quality = rows["issues"], rows["quality"]
+    at = np.flatnonzero(issues)
+    at = at[np.argsort(quality[at], kind="stable")[:most]]
+    ids = id_column(frame, exclude=target)
+    given = frame[target].gather(at).to_list()
+    values = frame[ids].gather(at).to_list() if ids else [None] * len(at)
+    listed = [
+        {
+            "row": int(r),
+            **({"id": _plain(v)} if ids else {}),
+            "given": _plain(g),
+            "suggested": _plain(classes[int(rows["suggested"][r])]),
+            "quality": round(float(quality[r]), 6),
+        }
+        for r, g, v in zip(at, given, values, strict=True)
+    ]
+    return {"flagged_rows": listed, "id_column": ids}
 
 
 def _quality(given: np.ndarray, pred_probs: np.ndarray, method: str) -> np.ndarray:
@@ -330,7 +375,20 @@ class LabelIssues(Step):
         """Cross-validate once: the per-row results of fitting give the training output."""
         state, rows = self._check(frame, ctx)
         state = plain_state(state, self.id)
+        self._report_rows(frame, state, rows, ctx)
         return state, self._output(frame, state, rows, ctx)
+
+    @staticmethod
+    def _report_rows(
+        frame: pl.DataFrame, state: dict[str, Any], rows: dict[str, np.ndarray] | None,
+        ctx: StepContext,
+    ) -> None:  # fmt: skip
+        """The flagged rows for the HTML report, when it is asked for (memory engine: the
+        streaming engine's batches list none, their positions would not add up)."""
+        from prepkit.report import figures
+
+        if rows is not None and state.get("checked") and figures.collected() != "off":
+            figures.record(ctx, **flagged_rows(frame, state["target"], state["classes"], rows))
 
     def _check(
         self, frame: pl.DataFrame, ctx: StepContext
@@ -761,7 +819,9 @@ class LabelIssues(Step):
         if not state.get("checked"):
             return frame
         # recompute the per-row results (deterministic for the same data and seed)
-        return self._output(frame, state, self._check(frame, ctx)[1], ctx)
+        rows = self._check(frame, ctx)[1]
+        self._report_rows(frame, state, rows, ctx)
+        return self._output(frame, state, rows, ctx)
 
     def _output(
         self,
