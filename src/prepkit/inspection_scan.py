@@ -27,7 +27,16 @@ import polars as pl
 
 from prepkit.columns import dtype_kind, is_text
 from prepkit.engines.statistics import Counts, Missing, Moments, Quantiles
-from prepkit.inspection import BINS, TOP, Profile, _plain, check_target, complete, top_values
+from prepkit.inspection import (
+    BINS,
+    TOP,
+    Profile,
+    _plain,
+    check_target,
+    complete,
+    present_values,
+    top_values,
+)
 from prepkit.stats import splitmix64
 
 COUNTED = 10_000  # distinct values counted one by one per column
@@ -103,14 +112,11 @@ class _Scan:
                     self.lengths[name] = [min(old[0], lengths.min()), old[1] + lengths.sum(),
                                           max(old[2], lengths.max()), old[3] + len(lengths)]  # fmt: skip
             if name in self.distinct:
-                hashed = series.drop_nulls()
-                if hashed.dtype.is_float():
-                    hashed = hashed.filter(~hashed.is_nan())
-                self.distinct[name] = np.union1d(self.distinct[name], hashed.hash().to_numpy())
+                hashed = present_values(series).hash().to_numpy()
+                self.distinct[name] = np.union1d(self.distinct[name], hashed)
 
     def _numbers(self, name: str, series: pl.Series) -> None:
-        values = series.drop_nulls().cast(pl.Float64)
-        values = values.filter(~values.is_nan()).to_numpy()
+        values = present_values(series).cast(pl.Float64).to_numpy()
         self.histograms[name] += np.histogram(values, self.edges[name])[0]
         q25, _, q75 = self.answers[Quantiles(name, QUARTILES)]
         iqr = q75 - q25

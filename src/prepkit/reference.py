@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prepkit.columns import dtype_kind
 from prepkit.engines.statistics import Counts, Missing, Moments, Request, Sample
+from prepkit.inspection import missing_counts, present_values
 
 PERCENTILES = tuple(i / 100 for i in range(101))
 MAX_CATEGORIES = 1000
@@ -144,10 +145,9 @@ class ReferenceDrift:
             if name not in batch.columns:
                 continue
             series = batch[name]
-            part: dict[str, Any] = {"rows": len(series), "missing": _missing(series)}
+            part: dict[str, Any] = {"rows": len(series), "missing": sum(missing_counts(series))}
             if name in self.points and dtype_kind(series.dtype) == "numeric":
-                values = _present_floats(series)
-                values.sort()
+                values = np.sort(present_values(series).cast(pl.Float64).to_numpy())
                 part["below"] = np.searchsorted(values, self.points[name], side="left")
                 part["at_or_below"] = np.searchsorted(values, self.points[name], side="right")
                 part["present"] = len(values)
@@ -208,16 +208,6 @@ def _cap_unseen(seen: dict[str, Any], ref: dict[str, Any]) -> None:
         for value, _ in dropped:
             del seen["counts"][value]
         seen["unseen_complete"] = False
-
-
-def _missing(series: pl.Series) -> int:
-    nulls = series.null_count()
-    return nulls + (int(series.is_nan().sum()) if series.dtype.is_float() else 0)
-
-
-def _present_floats(series: pl.Series) -> np.ndarray:
-    values = series.drop_nulls().cast(pl.Float64)
-    return values.filter(~values.is_nan()).to_numpy().copy()
 
 
 def _rate(part: int, whole: int) -> float:

@@ -587,6 +587,7 @@ def apply_fitted(
     name = source_name(input)
     choice = _apply_engine(fitted, engine, input, fmt, batch_size)
     batch_size = choice.batch_size if choice.name == "stream" else None
+    unwritten = None  # the one-frame output, until the checks have passed
     with (
         tempfile.TemporaryDirectory(prefix="prepkit-") as workdir,
         figures_for(report_path, distributions=choice.name == "memory"),
@@ -609,8 +610,7 @@ def apply_fitted(
                 drifting.add(frame)
             out, report = fitted.transform_frame(frame, workdir=Path(workdir), source=name)
             summary = quality.summarize(out)
-            if not _failing(checks, summary, drifting, fitted):
-                write_table(out, output, out_fmt)
+            unwritten = out  # written once the checks pass (stdout cannot be staged)
             shape_in, shape_out = (frame.height, frame.width), (out.height, out.width)
         else:
             report, shape_in, shape_out, summary = _apply_in_batches(
@@ -621,15 +621,18 @@ def apply_fitted(
             "new": {"rows": shape_out[0], "columns": shape_out[1]},
         }
         report.engine = {**choice.as_dict(), **report.engine}
-        if drifting is not None:
-            report.drift = drift_report(drifting, fitted)
         result = None if drifting is None else drift_result(drifting, fitted)
+        if result is not None:
+            warnings = drift_warnings(result, fitted.reference_profile or {})
+            report.drift = {**result.to_dict(), "warnings": warnings}
         report.checks = quality.evaluate_apply(checks, summary, result)
         failed = report.failed_checks
         if failed:
             report.status = "failed_checks"
             transaction.discard()  # the data staged so far; the report is still written
         else:
+            if unwritten is not None:
+                write_table(unwritten, output, out_fmt)
             report.outputs = {"new": str(output)}
         report.seconds = round(time.perf_counter() - start, 4)
         if report_path is not None:
@@ -664,23 +667,6 @@ def drift_result(drifting: ReferenceDrift, fitted: FittedRecipe) -> DriftResult:
     profile = fitted.reference_profile or {}
     missing = [c for c in profile if c not in drifting.seen and c != fitted.target]
     return judge(drifting.columns(), check_thresholds(None), missing)
-
-
-def drift_report(drifting: ReferenceDrift, fitted: FittedRecipe) -> dict[str, Any]:
-    """The drift section of an apply report: the figures and the warnings they call for."""
-    result = drift_result(drifting, fitted)
-    return {**result.to_dict(), "warnings": drift_warnings(result, fitted.reference_profile or {})}
-
-
-def _failing(
-    checks: list[quality.CheckSpec], summary: quality.OutputSummary, drifting: ReferenceDrift | None,
-    fitted: FittedRecipe,
-) -> bool:  # fmt: skip
-    """Whether a check fails already (before writing the data of a one-frame apply)."""
-    if not checks:
-        return False
-    result = None if drifting is None else drift_result(drifting, fitted)
-    return any(not c.passed for c in quality.evaluate_apply(checks, summary, result))
 
 
 def _apply_engine(
