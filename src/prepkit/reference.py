@@ -41,6 +41,7 @@ from prepkit.inspection import missing_counts, present_values
 PERCENTILES = tuple(i / 100 for i in range(101))
 MAX_CATEGORIES = 1000
 UNSEEN_KEPT = 1000  # distinct unseen categories counted one by one while applying
+EXACT_KS = 10_000  # effective sample sizes whose KS p-value comes from scipy's `kstwo`
 _ADDED = ("rows", "missing", "present", "below", "at_or_below", "unseen_rows")  # counts that add
 
 
@@ -243,7 +244,6 @@ def reference_at_or_below(points: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _numeric(ref: dict[str, Any], points: np.ndarray, seen: dict[str, Any]) -> dict[str, Any]:
-    from scipy import stats
 
     from prepkit.drifts import BINS, divergences
 
@@ -272,7 +272,7 @@ def _numeric(ref: dict[str, Any], points: np.ndarray, seen: dict[str, Any]) -> d
         "rows": n,
         **divergences(ref_counts, new_counts),
         "ks_statistic": ks,
-        "ks_pvalue": float(stats.kstwo.sf(ks, max(effective, 1))),
+        "ks_pvalue": _ks_pvalue(ks, max(effective, 1)),
         "out_of_range_fraction": outside / present,
         "out_of_range_rows": outside,
         "bins": {
@@ -281,6 +281,17 @@ def _numeric(ref: dict[str, Any], points: np.ndarray, seen: dict[str, Any]) -> d
             "new": new_counts.tolist(),
         },  # fmt: skip
     }
+
+
+def _ks_pvalue(statistic: float, n: int) -> float:
+    """The asymptotic p-value of a KS statistic for an effective sample size `n`: scipy's
+    `kstwo` up to `EXACT_KS` (as `ks_2samp`'s asymptotic mode), Kolmogorov's limit distribution
+    beyond (within 0.5% of it there, where `kstwo` takes up to 0.6 s a column)."""
+    from scipy import stats
+
+    if n <= EXACT_KS:
+        return float(stats.kstwo.sf(statistic, n))
+    return float(stats.kstwobign.sf(statistic * np.sqrt(n)))
 
 
 def _categorical(ref: dict[str, Any], seen: dict[str, Any]) -> dict[str, Any]:
